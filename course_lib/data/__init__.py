@@ -1,8 +1,29 @@
 """Data: the ShapesWorld generator, augmentation pipelines and access to real data sets.
 
     from course_lib.data import ShapesWorld, get_dataset
+    ds = ShapesWorld(1000, image_size=64, seed=0, split="train")
+    item = ds[0]                   # image, foreground, objects (with masks), label, caption
+    batch = ds.batch(range(256))   # stacked tensors for training
+
+Modules: `shapes` (the generator), `augment` (SimCLR, DINO multi-crop, MAE pipelines),
+`datasets` (`get_dataset` for shapes, CIFAR-10, STL-10, Oxford-IIIT Pets and image folders).
+The names below are imported on first use, so that `course_lib.data.shapes` alone does not
+pay for importing torchvision.
 """
 
-from course_lib.data.shapes import ShapesWorld
+import importlib
 
-__all__ = ["ShapesWorld"]
+_EXPORTS = {
+    "ShapesWorld": "course_lib.data.shapes",
+    "get_dataset": "course_lib.data.datasets",
+    "get_datasets": "course_lib.data.datasets",
+    "DatasetError": "course_lib.data.datasets",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'course_lib.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
