@@ -53,7 +53,8 @@ def simclr_transform(size, min_scale=0.08, strength=0.5, blur_p=0.5, crop=True, 
     """
     steps = []
     if crop:
-        steps += [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        steps += [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True),
+                  v2.RandomHorizontalFlip()]
     else:
         steps += [v2.Resize((size, size), antialias=True)]
     if color:

@@ -71,7 +71,8 @@ def get_dataset(name="shapes", split="train", image_size=64, download=False, roo
         return ImageFolderDataset(root, split, image_size, transform)
     if name in TORCHVISION_SPLITS:
         return TorchvisionDataset(name, split, image_size, download, root, transform)
-    raise ValueError(f"Unknown data set {name!r}: choose one of {', '.join(DATASETS)} or give an image folder's path.")
+    raise ValueError(f"Unknown data set {name!r}: choose one of {', '.join(DATASETS)} "
+                     f"or give an image folder's path.")
 
 
 def get_datasets(name="shapes", image_size=64, **kwargs):
@@ -137,7 +138,7 @@ class TorchvisionDataset(Dataset):
         if self.name != "pets":
             return _to_item(image, target, None, self.view)
         label, trimap = target
-        mask = torch.from_numpy(np.asarray(trimap)) != 2  # (H, W) bool: pet or border
+        mask = torch.from_numpy(np.array(trimap)) != 2  # (H, W) bool: pet or border
         return _to_item(image, label, mask, self.view)
 
 
@@ -148,15 +149,16 @@ def _open_torchvision(name, split, root, download):
         return datasets.CIFAR10(root, train=split, download=download)
     if name == "stl10":
         return datasets.STL10(root, split=split, download=download)
-    return datasets.OxfordIIITPet(root, split=split, target_types=("category", "segmentation"), download=download)
+    targets = ("category", "segmentation")
+    return datasets.OxfordIIITPet(root, split=split, target_types=targets, download=download)
 
 
 def _missing_message(name, root, download, error):
     if download:
         return (f"Could not download {PRETTY[name]} into {root} ({error}): check the internet connection, "
                 f"or copy the data set there and pass root=.")
-    return (f"{PRETTY[name]} was not found in {root}: pass download=True to fetch it ({DOWNLOAD_SIZE[name]}), "
-            f"or root= pointing to a copy.")
+    return (f"{PRETTY[name]} was not found in {root}: pass download=True to fetch it "
+            f"({DOWNLOAD_SIZE[name]}), or root= pointing to a copy.")
 
 
 class ImageFolderDataset(Dataset):
@@ -167,7 +169,8 @@ class ImageFolderDataset(Dataset):
 
     def __init__(self, root, split="train", image_size=64, transform=None):
         if root is None or not Path(root).is_dir():
-            raise DatasetError(f"Image folder {root} does not exist: pass root= (or the name) as a folder of images.")
+            raise DatasetError(f"Image folder {root} does not exist: "
+                               f"pass root= (or the name) as a folder of images.")
         root = Path(root)
         split_dirs = [root / d for d in FOLDER_SPLITS.get(split, (split,)) if (root / d).is_dir()]
         if split_dirs:
@@ -189,7 +192,8 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, index):
         path = self.files[index]
-        label = self.classes.index(path.parent.relative_to(self.root).parts[0]) if path.parent != self.root else 0
+        in_root = path.parent == self.root
+        label = 0 if in_root else self.classes.index(path.parent.relative_to(self.root).parts[0])
         with Image.open(path) as image:
             return _to_item(image, label, None, self.view)
 

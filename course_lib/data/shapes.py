@@ -175,7 +175,8 @@ class ShapesWorld(Dataset):
             raise ValueError(f"Unknown split {split!r}: choose one of {', '.join(SPLITS)}.")
         if isinstance(difficulty, str):
             if difficulty not in DIFFICULTIES:
-                raise ValueError(f"Unknown difficulty {difficulty!r}: choose one of {', '.join(DIFFICULTIES)}.")
+                choices = ", ".join(DIFFICULTIES)
+                raise ValueError(f"Unknown difficulty {difficulty!r}: choose one of {choices}.")
             difficulty = DIFFICULTIES[difficulty]
         self.size, self.image_size, self.seed, self.split = int(size), int(image_size), seed, split
         self.difficulty = difficulty
@@ -280,7 +281,7 @@ class ShapesWorld(Dataset):
 
     def _place_objects(self, rng):
         """Sample the objects' attributes; centres keep apart so that objects rarely hide each other."""
-        d, n = self.difficulty, self.image_size
+        d = self.difficulty
         lo, hi = d.size[0] * self.scale, d.size[1] * self.scale
         objects = []
         for _ in range(rng.integers(d.objects[0], d.objects[1] + 1)):
