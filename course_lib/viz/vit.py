@@ -30,11 +30,14 @@ def memory_figure(heads=16, layers=48, batch=1, bytes_per_element=4, patch_size=
         fig.add_trace(go.Scatter(x=sizes, y=ys, mode="lines", name=name, text=text,
                                  hovertemplate="%{x} px: %{text}<extra>" + name + "</extra>"))
     for label, gib in GPU_MEMORY_GIB.items():
-        fig.add_hline(y=gib * 2**30, line_dash="dot", line_color="grey", annotation_text=label,
-                      annotation_position="top left")
+        fig.add_trace(go.Scatter(x=[sizes[0], sizes[-1]], y=[gib * 2**30] * 2, mode="lines+text",
+                                 line=dict(dash="dot", color="grey", width=1), name=label,
+                                 text=["", label], textposition="top left", showlegend=False,
+                                 hoverinfo="skip"))
+    ticks = [2**(10 * k) for k in range(1, 7)]  # KiB ... EiB: binary units, as GPU memory is sold
     fig.update_layout(xaxis_title="image side R (pixels)", yaxis_title="bytes of attention matrices",
-                      yaxis_type="log", height=420, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", y=1.1))
+                      height=420, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.1))
+    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[format_bytes(t) for t in ticks])
     return fig
 
 
@@ -90,11 +93,12 @@ def position_similarity_figure(similarity, title="cosine similarity of positiona
 
     sim = similarity.detach().numpy() if isinstance(similarity, torch.Tensor) else similarity
     h, w = sim.shape[:2]
+    low = float(sim.min())  # one colour scale for all tiles, stretched to the values present
     fig, axes = plt.subplots(h, w, figsize=(0.5 * w + 1, 0.5 * h + 0.6))
     axes = np.array(axes).reshape(h, w)
     for i in range(h):
         for j in range(w):
-            axes[i, j].imshow(sim[i, j], vmin=-1, vmax=1, cmap="viridis")
+            axes[i, j].imshow(sim[i, j], vmin=low, vmax=1, cmap="viridis")
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
     for i in range(h):
