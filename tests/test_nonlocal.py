@@ -1,0 +1,53 @@
+"""The non-local block (Wang et al. 2018, embedded Gaussian): identity at init, the formula against
+a naive loop over positions, and its attention over positions."""
+
+import pytest
+import torch
+
+from course_lib.attention import NonLocalBlock
+
+
+def test_identity_at_initialization():
+    block = NonLocalBlock(16)
+    x = torch.randn(2, 16, 6, 5)
+    assert torch.equal(block(x), x)
+
+
+def test_gradient_reaches_the_zero_projection():
+    """Zero init must not freeze the block: W_z gets a gradient, and then θ, φ, g do too."""
+    block = NonLocalBlock(8)
+    x = torch.randn(2, 8, 4, 4)
+    block(x).square().sum().backward()
+    assert block.w_z.weight.grad.abs().sum() > 0
+
+
+def _randomize(block):
+    with torch.no_grad():
+        for p in block.parameters():
+            p.normal_(0, 0.3)
+    return block
+
+
+def test_formula_against_naive_loop():
+    block = _randomize(NonLocalBlock(6, inner_dim=3)).double()
+    x = torch.randn(1, 6, 3, 4, dtype=torch.double)
+    out, attn = block(x, return_attention=True)
+    theta, phi, g = block.theta(x)[0], block.phi(x)[0], block.g(x)[0]  # (inner, H, W) each
+    positions = [(i, j) for i in range(3) for j in range(4)]
+    y = torch.zeros(3, 3, 4, dtype=torch.double)
+    for n, (i, j) in enumerate(positions):
+        scores = torch.stack([theta[:, i, j] @ phi[:, a, b] for a, b in positions])
+        weights = scores.softmax(0)  # f(x_i, x_j) / C(x), the embedded Gaussian
+        assert torch.allclose(attn[0, n], weights)
+        y[:, i, j] = sum(w * g[:, a, b] for w, (a, b) in zip(weights, positions))
+    expected = block.w_z(y[None]) + x
+    assert torch.allclose(out, expected)
+
+
+@pytest.mark.parametrize("subsample, keys", [(False, 64), (True, 16)])
+def test_attention_over_positions(subsample, keys):
+    block = _randomize(NonLocalBlock(8, subsample=subsample))
+    out, attn = block(torch.randn(2, 8, 8, 8), return_attention=True)
+    assert out.shape == (2, 8, 8, 8)
+    assert attn.shape == (2, 64, keys)
+    assert torch.allclose(attn.sum(-1), torch.ones(2, 64))
