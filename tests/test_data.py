@@ -7,7 +7,7 @@ from PIL import Image
 
 from course_lib.data import augment
 from course_lib.data.datasets import DatasetError, get_dataset, get_datasets
-from course_lib.data.shapes import DIFFICULTIES, SHAPE_TESTS, ShapesWorld, item_seed
+from course_lib.data.shapes import DIFFICULTIES, FILL, SHAPE_TESTS, ShapesWorld, item_seed
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_item_types_shapes_and_ranges(world):
             assert obj["pattern"] in ShapesWorld.PATTERNS
             assert obj["mask"].shape == (64, 64) and obj["mask"].dtype == torch.bool
             x, y = obj["position"]
-            assert 0 <= x < 64 and 0 <= y < 64 and 24 <= obj["size"] <= 44
+            assert 0 <= x < 64 and 0 <= y < 64 and 14 <= obj["size"] <= 46
 
 
 def test_same_seed_split_index_gives_same_item():
@@ -67,6 +67,15 @@ def test_label_is_the_shape_of_the_largest_object(world):
     for item in items:
         largest = max(item["objects"], key=lambda o: o["mask"].sum())
         assert ShapesWorld.SHAPES[item["label"]] == largest["shape"]
+
+
+def test_the_largest_object_wins_by_a_clear_margin(world):
+    _, items = world
+    pairs = [it["objects"] for it in items if len(it["objects"]) > 1]
+    assert 0.3 < len(pairs) / len(items) < 0.7  # about half the images have a second object
+    for objects in pairs:
+        assert objects[1]["area"] <= 0.65 * objects[0]["area"]
+        assert objects[0]["size_word"] == "large" or objects[1]["size_word"] == "small"
 
 
 def test_every_class_appears(world):
@@ -129,7 +138,7 @@ def test_sizes_scale_with_image_size(image_size):
     assert items[0]["image"].shape == (3, image_size, image_size)
     fraction = torch.stack([it["foreground"].float().mean() for it in items]).mean()
     assert 0.18 <= fraction <= 0.42
-    assert all(it["objects"][0]["size"] <= 44 * image_size / 64 + 1e-6 for it in items)
+    assert all(it["objects"][0]["size"] <= 46 * image_size / 64 + 1e-6 for it in items)
 
 
 def test_difficulty_knob():
@@ -152,7 +161,8 @@ def test_shape_tests_are_centred_and_fill_their_square(shape):
     inside = SHAPE_TESTS[shape](x, y)
     assert inside[120, 120]  # the centre is inside
     assert not inside[np.maximum(np.abs(x), np.abs(y)) > 1.01].any()  # within [-1, 1]²
-    assert 0.3 < inside.mean() * 2.4**2 / 4 <= 1.0  # fills 30% to 100% of its square
+    fill = inside.mean() * 2.4**2 / 4  # the fraction of [-1, 1]² inside the shape
+    assert abs(fill - FILL[shape]) < 0.01
 
 
 # ---------------------------------------------------------------- augmentations

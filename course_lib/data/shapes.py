@@ -7,10 +7,12 @@ object) and a caption ("a large red triangle above a small blue circle").
 Object-centric by design: what tells one image from another must be its objects, not its
 background. A first version with small objects on image-specific backgrounds (gradients,
 stripes, blotches) taught DINO to separate images by background, and its attention avoided the
-objects. So here objects are large (24-44 px at 64 px, about a quarter of the pixels), carry
-the variety (6 shapes, 12 colours, 5 patterns, any rotation), and every background is drawn
-from the same statistics: grey with a small tint, smooth low-amplitude noise, fine grain and at
-most two faint strokes.
+objects. So here objects are large (a main object of 28-46 px at 64 px, sometimes a smaller
+second one: a quarter of the pixels on average), carry the variety (6 shapes, 12 colours, 5
+patterns, any rotation), and every background is drawn from the same statistics: grey with a
+small tint, smooth low-amplitude noise, fine grain and at most two faint strokes. The second
+object covers at most 60% of the main one's area and lies under it, so the label (the shape of
+the largest object) is always decided by a clear margin.
 
 Drawing is vectorized numpy: each shape is a boolean test on a grid of pixel coordinates, so an
 image costs a few hundred microseconds (benchmarks/shapes_speed.py).
@@ -76,6 +78,10 @@ SHAPE_TESTS = {
     "heart": _heart,
 }
 
+# Fraction of its square [-1, 1]² that each shape covers (tested against the pixel tests): the
+# expected area of a shape of side S is FILL[shape] · S².
+FILL = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.475, "star": 0.367, "cross": 5 / 9, "heart": 0.70}
+
 COLOR_RGB = {
     "red": (0.86, 0.12, 0.12),
     "orange": (0.97, 0.53, 0.07),
@@ -110,7 +116,11 @@ class Difficulty:
     """How hard the images are. Sizes are in pixels at 64 px and scale with the image size."""
 
     objects: tuple = (1, 2)  # min, max number of objects
-    size: tuple = (24, 44)  # min, max object size (side of its square)
+    size: tuple = (28, 46)  # min, max side of the main (largest) object's square
+    small_size: float = 14  # smallest side of the other objects
+    # The other objects cover at most this fraction of the main object's area, and lie under it:
+    # "the shape of the largest object" (the label) is never a close call.
+    area_ratio: float = 0.6
     patterns: tuple = PATTERNS
     strokes: int = 2  # at most this many faint strokes of clutter
     stroke_alpha: float = 0.2
@@ -121,10 +131,10 @@ class Difficulty:
 
 
 DIFFICULTIES = {
-    "easy": Difficulty(objects=(1, 1), size=(30, 44), patterns=("solid",), strokes=0, noise=0.02, grain=0.01),
+    "easy": Difficulty(objects=(1, 1), size=(30, 46), patterns=("solid",), strokes=0, noise=0.02, grain=0.01),
     "medium": Difficulty(),  # the setting that made DINO attend to objects (issue 3)
-    "hard": Difficulty(objects=(1, 3), size=(18, 40), strokes=4, stroke_alpha=0.35, tint=0.06, noise=0.08,
-                       grain=0.05, min_distance=0.6),
+    "hard": Difficulty(objects=(1, 3), size=(20, 40), small_size=12, area_ratio=0.75, strokes=4,
+                       stroke_alpha=0.35, tint=0.06, noise=0.08, grain=0.05, min_distance=0.6),
 }
 
 
@@ -185,6 +195,10 @@ class ShapesWorld(Dataset):
         self._grid = np.arange(n, dtype=np.float32) + 0.5  # pixel centres
         self._upsample = _interpolation_matrix(n, 5)  # smooth noise: 5 x 5 control points
         self._colors = self._allowed_colors()
+        # "large" = more area than the median main object (area, not side: a star of side 40
+        # covers less than a square of side 30), so that about half the main objects are "large"
+        sides = np.linspace(*difficulty.size, 101) * self.scale
+        self._large_area = float(np.median(np.array(list(FILL.values()))[:, None] * sides**2))
 
     def __len__(self):
         return self.size
@@ -280,22 +294,32 @@ class ShapesWorld(Dataset):
         return np.hypot(x - p0[0] - t * d[0], y - p0[1] - t * d[1])
 
     def _place_objects(self, rng):
-        """Sample the objects' attributes; centres keep apart so that objects rarely hide each other."""
+        """Sample the objects' attributes: one main object, then smaller ones (listed first, so drawn
+        under it) whose centres keep away from the others' so that they are rarely hidden."""
         d = self.difficulty
         lo, hi = d.size[0] * self.scale, d.size[1] * self.scale
-        objects = []
-        for _ in range(rng.integers(d.objects[0], d.objects[1] + 1)):
-            size = rng.uniform(lo, hi)
-            pos = self._sample_position(rng, size, objects)
+        shape, color = self._sample_composition(rng)
+        large = self._large_area
+        main = self._new_object(rng, shape, color, rng.uniform(lo, hi), [], large)
+        objects = [main]
+        for _ in range(rng.integers(d.objects[0], d.objects[1] + 1) - 1):
             shape, color = self._sample_composition(rng)
-            objects.append({
-                "shape": shape, "color": color, "pattern": d.patterns[rng.integers(len(d.patterns))],
-                "size": float(size), "size_word": "large" if size >= (lo + hi) / 2 else "small",
-                "position": pos, "rotation": float(rng.uniform(0, 360)),
-            })
-        for o in objects:
-            o["position"] = (float(o["position"][0]), float(o["position"][1]))
+            max_area = d.area_ratio * FILL[main["shape"]] * main["size"] ** 2
+            largest = min(hi, np.sqrt(max_area / FILL[shape]))  # side at which it reaches max_area
+            if largest < d.small_size * self.scale:
+                continue  # no room for a clearly smaller object of this shape
+            size = rng.uniform(d.small_size * self.scale, largest)
+            objects.insert(0, self._new_object(rng, shape, color, size, objects, large))
         return objects
+
+    def _new_object(self, rng, shape, color, size, others, large_area):
+        x, y = self._sample_position(rng, size, others)
+        patterns = self.difficulty.patterns
+        return {
+            "shape": shape, "color": color, "pattern": patterns[rng.integers(len(patterns))],
+            "size": float(size), "size_word": "large" if FILL[shape] * size**2 >= large_area else "small",
+            "position": (float(x), float(y)), "rotation": float(rng.uniform(0, 360)),
+        }
 
     def _sample_position(self, rng, size, objects, tries=16):
         """A centre (x, y) keeping the object inside the image and away from the others' centres."""
