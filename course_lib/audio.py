@@ -227,6 +227,23 @@ def estimate_f0(wave, sample_rate, f_min=50.0, f_max=4000.0, n_harmonics=4, reso
     return (lo + spectrum[lo:hi].argmax()).float() * bin_hz  # no harmonic series: the loudest peak
 
 
+def f0_track(wave, sample_rate, frame_length=1024, hop_length=320, f_max=400.0, quiet_db=25.0):
+    """Pitch over time: `estimate_f0` on each frame of (T,), nan where the frame is unvoiced.
+
+    A frame counts as voiced when it is within `quiet_db` of the loudest frame and most of its
+    energy lies below 1 kHz (voiced speech does; noise like "s" does not).
+    Returns (times (n,) in s, f0 (n,) in Hz).
+    """
+    frames = frame_signal(wave, frame_length, hop_length)  # (n, frame_length)
+    energy = frames.pow(2).mean(-1)  # (n,)
+    power = torch.fft.rfft(frames * hann_window(frame_length, wave.dtype)).abs() ** 2  # (n, F)
+    low = power[:, : int(1000 * frame_length / sample_rate)].sum(-1) / power.sum(-1).clamp(min=1e-20)
+    voiced = (10 * torch.log10(energy / energy.max()) > -quiet_db) & (low > 0.5)
+    f0 = torch.stack([estimate_f0(f, sample_rate, f_max=f_max, resolution_hz=2.0) for f in frames])
+    times = (torch.arange(len(frames)) * hop_length + frame_length / 2) / sample_rate
+    return times, torch.where(voiced, f0, torch.full_like(f0, float("nan")))
+
+
 def loudest_window(wave, length, hop=1600):
     """The `length`-sample window of (T,) with the most energy; zero-padded if T < length."""
     if wave.shape[-1] <= length:

@@ -210,15 +210,16 @@ def read_wav(source, max_seconds=MAX_SECONDS):
         source = io.BytesIO(source)
     try:
         with wavelib.open(source, "rb") as f:
-            channels, width = f.getnchannels(), f.getsampwidth()
-            rate, frames = f.getframerate(), f.getnframes()
-            if max_seconds and frames > max_seconds * rate:
-                raise AudioError(f"The recording is {frames / rate:.1f} s long: use one of at most "
-                                 f"{max_seconds:g} s.")
-            raw = f.readframes(frames)
+            channels, width, rate = f.getnchannels(), f.getsampwidth(), f.getframerate()
+            limit = int(max_seconds * rate) + 1 if max_seconds else f.getnframes()
+            raw = f.readframes(limit)  # the header's length may be a placeholder (streamed WAV)
     except (wavelib.Error, EOFError) as err:
         raise AudioError("This file is not a PCM WAV audio file: upload a .wav recording "
                          "(16-bit PCM works everywhere).") from err
+    frames = len(raw) // (width * channels)
+    if max_seconds and frames > max_seconds * rate:
+        raise AudioError(f"The recording is longer than {max_seconds:g} s: use one of at most "
+                         f"{max_seconds:g} s.")
     if frames == 0 or not raw:
         raise AudioError("The WAV file holds no samples: upload a recording that is not empty.")
     return pcm_to_float(raw, width, channels), rate

@@ -167,3 +167,23 @@ def plot_pipeline(wave, log_mel, sample_rate=16000, ast_cfg: ASTConfig | None = 
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_pitch_track(wave, sample_rate=16000, title=""):
+    """Speech: the spectrogram up to 2 kHz with the f0 track drawn on it, and the energy per frame."""
+    import matplotlib.pyplot as plt
+
+    from course_lib.audio import f0_track
+
+    wave = torch.as_tensor(wave).float()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 2.8), layout="constrained")
+    plot_spectrogram(wave, sample_rate, ax=a, title="Spectrogram and f0 track (cyan)")
+    times, f0 = f0_track(wave, sample_rate)
+    a.plot(times.numpy(), f0.numpy(), "o-", color="cyan", ms=3)
+    a.set_ylim(0, 2000)
+    energy = frame_energy_db(wave)
+    b.plot((torch.arange(len(energy)) * 160 / sample_rate).numpy(), energy.numpy())
+    b.set(xlabel="time (s)", ylabel="energy (dB)", title="Energy per 25 ms frame")
+    if title:
+        fig.suptitle(title)
+    return fig
