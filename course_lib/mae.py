@@ -16,15 +16,18 @@ which is what makes MAE cheap to pre-train. State-dict keys equal the official
 published weights load with `strict=True`.
 """
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from course_lib.blocks import Block
 from course_lib.losses import mae_loss
 from course_lib.patches import PatchEmbed, check_divisible, patchify, unpatchify
 from course_lib.positions import sincos_2d
+from course_lib.train.recipe import Recipe, TrainConfig, register_recipe
 from course_lib.vit import VisionTransformer, ViTConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -221,6 +224,13 @@ class MaskedAutoencoderViT(nn.Module):
         pred = self.forward_decoder(latent, ids_restore)
         return self.forward_loss(imgs, pred, mask), pred, mask
 
+    def forward_features(self, imgs):
+        """Every patch, nothing masked, in patch order: (B, 1 + L, D) (for probes)."""
+        B, L = imgs.shape[0], self.config.num_patches
+        in_order = torch.arange(L, device=imgs.device).expand(B, L)  # noise that keeps the order
+        latent, _, _ = self.forward_encoder(imgs, mask_ratio=0.0, noise=in_order)
+        return latent
+
     # -- the encoder as a plain ViT ---------------------------------------------------------
     def encoder_state_dict(self):
         """The encoder's weights only: the keys of `course_lib.vit` (no decoder)."""
@@ -253,6 +263,9 @@ PRESETS = {
     # ShapesWorld (64 px): a ViT-Tiny-wide encoder with 8-px patches and a light decoder
     "shapes": dict(img_size=64, patch_size=8, embed_dim=192, depth=6, num_heads=3,
                    decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4),
+    # a lighter ShapesWorld model for the experiments (several short runs on a CPU)
+    "shapes_small": dict(img_size=64, patch_size=8, embed_dim=128, depth=4, num_heads=4,
+                         decoder_embed_dim=64, decoder_depth=1, decoder_num_heads=2),
     # a minute-scale model for tests and the notebook
     "micro": dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=2,
                   decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2),
@@ -284,6 +297,10 @@ def mae_vit_huge(**overrides):
 
 def mae_vit_shapes(**overrides):
     return make_mae("shapes", **overrides)
+
+
+def mae_vit_shapes_small(**overrides):
+    return make_mae("shapes_small", **overrides)
 
 
 def mae_vit_micro(**overrides):
@@ -325,7 +342,7 @@ def unnormalize_with_visible(pred, target, mask, eps=1e-6):
         (B, L, P) predictions in the input's units.
     """
     visible = (1 - mask).unsqueeze(-1)  # (B, L, 1)
-    count = visible.sum(dim=1)  # (B, 1)
+    count = visible.sum(dim=1).clamp(min=1)  # (B, 1)
     mean = (target.mean(-1, keepdim=True) * visible).sum(1) / count  # (B, 1) mean of patch means
     var = (target.var(-1, keepdim=True) * visible).sum(1) / count  # (B, 1) mean of patch variances
     return pred * (var.unsqueeze(1) + eps).sqrt() + mean.unsqueeze(1)  # (B, L, P)
@@ -414,3 +431,181 @@ def mae_vit_base_official():
 def mae_vit_large_visualize_official():
     """MAE ViT-L/16 with its decoder, the weights of the official reconstruction demo."""
     return _load_official("mae_vit_large_visualize", mae_vit_large())
+
+
+# -- training recipe: `python -m course_lib.train mae` ---------------------------------------------
+# Registered on import, as every method's recipe is; the engine imports this module lazily.
+AUGMENTATIONS = ("none", "fixed", "random", "color")  # the MAE paper's Table 1(f), in order
+
+
+def crop_batch(x, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True):
+    """Random resized crop (and horizontal flip) of every image of a batch, at the same size.
+
+    Each image gets its own crop of area ∈ `scale` (fraction of the image) and aspect ∈ `ratio`,
+    resampled bilinearly by an affine grid. x: (B, C, H, W) → (B, C, H, W).
+    """
+    B = x.shape[0]
+    dev = x.device
+    area = torch.empty(B, device=dev).uniform_(*scale)
+    aspect = torch.empty(B, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1])).exp()
+    w = (area * aspect).sqrt().clamp(max=1.0)  # crop width / image width
+    h = (area / aspect).sqrt().clamp(max=1.0)
+    cx = (torch.rand(B, device=dev) * 2 - 1) * (1 - w)  # crop centre in [-1, 1] coordinates
+    cy = (torch.rand(B, device=dev) * 2 - 1) * (1 - h)
+    sign = torch.where(torch.rand(B, device=dev) < 0.5, -1.0, 1.0) if flip else torch.ones(B, device=dev)
+    theta = torch.zeros(B, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2] = w * sign, cx
+    theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def color_jitter_batch(x, strength=0.4):
+    """Brightness, contrast and saturation jitter by factors in [1 − s, 1 + s]; x (B, 3, H, W) in [0, 1]."""
+    B = x.shape[0]
+
+    def factor():
+        return torch.empty(B, 1, 1, 1, device=x.device).uniform_(1 - strength, 1 + strength)
+
+    x = x * factor()
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    x = (x - mean) * factor() + mean
+    grey = x.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+    x = (x - grey) * factor() + grey
+    return x.clamp(0, 1)
+
+
+def augment_batch(x, mode, min_scale=0.2):
+    """The four augmentations of the MAE ablation on a batch x (B, 3, H, W) in [0, 1]."""
+    if mode == "none":
+        return x
+    if mode == "fixed":  # a crop of fixed size (7/8 of the side, like 224 of 256) at a random place
+        return crop_batch(x, scale=(0.765, 0.766), ratio=(1.0, 1.0))
+    x = crop_batch(x, scale=(min_scale, 1.0))
+    return color_jitter_batch(x) if mode == "color" else x
+
+
+@dataclass
+class MAETrainConfig(TrainConfig):
+    preset: str = "shapes"
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = False
+    loss_on: str = "masked"  # "masked" (MAE) or "all" patches (the ablation)
+    augment: str = "random"  # none | fixed | random | color
+    min_scale: float = 0.2
+    train_size: int = 20000
+    probe_train: int = 2000  # labelled images the linear probe is fitted on (train split)
+    probe_test: int = 1000  # held-out images ("test" split) for the probe and the masked MSE
+    image_size: int = 64
+    data_seed: int = 0
+    difficulty: str = "medium"
+    epochs: float = 20.0
+    batch_size: int = 256
+    lr: float = 1.5e-3
+    warmup_epochs: float = 2.0
+    weight_decay: float = 0.05
+
+
+@dataclass
+class ProbeData:
+    train: object  # RenderedShapes: labelled images to fit the probe on
+    test: object  # RenderedShapes: held-out images
+
+
+@register_recipe("mae")
+class MAERecipe(Recipe):
+    """MAE pre-training on ShapesWorld; evaluated by masked MSE and a linear probe of the encoder."""
+
+    Config = MAETrainConfig
+
+    def model_kwargs(self, cfg):
+        return {"img_size": cfg.image_size, "norm_pix_loss": cfg.norm_pix_loss}
+
+    def build_model(self, cfg):
+        if cfg.augment not in AUGMENTATIONS or cfg.loss_on not in ("masked", "all"):
+            from course_lib.train import TrainError
+
+            raise TrainError(f"--augment must be one of {AUGMENTATIONS} and --loss-on 'masked' or 'all'.")
+        return make_mae(cfg.preset, **self.model_kwargs(cfg), fused_attn=True)
+
+    def build_data(self, cfg):
+        from course_lib.train.supervised import render_shapes
+
+        def render(size, split):
+            return render_shapes(size, cfg.image_size, cfg.data_seed, split, cfg.difficulty)
+
+        return render(cfg.train_size, "train"), ProbeData(render(cfg.probe_train, "train"),
+                                                          render(cfg.probe_test, "test"))
+
+    def training_step(self, model, batch, ctx):
+        cfg = ctx.cfg
+        x = augment_batch(batch["image"].float() / 255.0, cfg.augment, cfg.min_scale)  # [0, 1]
+        x = normalize_images(x)
+        loss, pred, mask = model(x, mask_ratio=cfg.mask_ratio)
+        if cfg.loss_on == "all":  # the ablation: score every patch, visible ones included
+            mae = ctx.unwrap(model)
+            target = patchify(x, mae.config.patch_size)
+            loss = mae_loss(target, pred.float(), torch.ones_like(mask), mae.config.norm_pix_loss)
+        return loss.float()
+
+    def evaluate(self, model, val, ctx):
+        cfg = ctx.cfg
+        metrics = evaluate_mae(model, val, cfg.mask_ratio, ctx.device)
+        if ctx.step + 1 >= ctx.total_steps:  # the baseline: the same encoder before training
+            torch.manual_seed(cfg.seed)
+            untrained = self.build_model(cfg).to(ctx.device).eval()
+            baseline = probe_metrics(untrained, val, ctx.device)
+            metrics.update({f"{k}_random_init": v for k, v in baseline.items()})
+        return metrics
+
+    def card(self, model, cfg):
+        factory = f"course_lib.mae:mae_vit_{cfg.preset}"
+        return {"model": {"factory": factory, "kwargs": self.model_kwargs(cfg)},
+                "input": {"image_size": cfg.image_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
+                          "data": f"ShapesWorld(seed={cfg.data_seed}, difficulty={cfg.difficulty!r})"}}
+
+
+SHAPES_MEAN = (0.5, 0.5, 0.5)  # ShapesWorld's pixel statistics, as in course_lib.train.supervised
+SHAPES_STD = (0.16, 0.16, 0.16)
+
+
+def normalize_images(x, mean=SHAPES_MEAN, std=SHAPES_STD):
+    """(B, 3, H, W) in [0, 1] → standardized per channel."""
+    mean = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+@torch.no_grad()
+def encode_for_probe(model, data, device, chunk=250):
+    """Frozen features of a RenderedShapes: the mean of the patch tokens, (N, D), and labels (N,)."""
+    feats = []
+    for start in range(0, len(data), chunk):
+        images = data.images[start:start + chunk].to(device).float() / 255.0
+        tokens = model.forward_features(normalize_images(images))  # (b, 1 + L, D)
+        feats.append(tokens[:, 1:].mean(dim=1).float().cpu())  # (b, D)
+    return torch.cat(feats), data.labels
+
+
+def probe_metrics(model, val, device):
+    """Linear-probe and k-NN top-1 accuracy of the frozen encoder (shape of the largest object)."""
+    from course_lib.evaluate import knn_accuracy, linear_probe_accuracy
+
+    train_x, train_y = encode_for_probe(model, val.train, device)
+    test_x, test_y = encode_for_probe(model, val.test, device)
+    return {"linear_probe": linear_probe_accuracy(train_x, train_y, test_x, test_y),
+            "knn_top1": knn_accuracy(train_x, train_y, test_x, test_y)}
+
+
+@torch.no_grad()
+def evaluate_mae(model, val, mask_ratio, device):
+    """Masked MSE (normalized units, and pixels in [0, 1] at 75%) on held-out images, fixed masks."""
+    images = val.test.images.to(device).float() / 255.0  # (N, 3, H, W)
+    L = model.config.num_patches
+    noise = torch.rand(len(images), L, generator=torch.Generator().manual_seed(0)).to(device)
+    out = {}
+    for name, ratio in (("masked_mse", mask_ratio), ("masked_mse_75", 0.75)):
+        rec = reconstruct(model, images, ratio, noise=noise, mean=SHAPES_MEAN, std=SHAPES_STD)
+        out[name] = rec.loss
+    out["pixel_mse_75"] = float(rec.pixel_mse.mean())
+    return {**out, **probe_metrics(model, val, device)}

@@ -202,7 +202,8 @@ def test_mae_vit_base_has_the_official_layout():
     assert ours == official_layout()
 
 
-@pytest.mark.parametrize("factory,dim,depth,p", [(M.mae_vit_large, 1024, 24, 16), (M.mae_vit_huge, 1280, 32, 14)])
+@pytest.mark.parametrize("factory,dim,depth,p",
+                         [(M.mae_vit_large, 1024, 24, 16), (M.mae_vit_huge, 1280, 32, 14)])
 def test_large_and_huge_presets(factory, dim, depth, p):
     sd = meta_model(factory).state_dict()
     assert sd["blocks.0.attn.qkv.weight"].shape == (3 * dim, dim)
@@ -298,3 +299,65 @@ def test_norm_pix_unnormalization_uses_visible_patches_only():
     target2[0, 2:] = 10 * torch.rand(2, 12)  # change only the removed patches' pixels
     b = M.unnormalize_with_visible(pred, target2, mask)
     assert torch.equal(a, b)  # the removed patches' statistics never leak into the output
+
+
+# -- the app page (Streamlit AppTest) -------------------------------------------------------------
+PAGE = ROOT / "streamlit_app" / "pages" / "05_mae_reconstructions.py"
+
+
+def run_page():
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    sys.path.insert(0, str(ROOT / "streamlit_app"))
+    at = AppTest.from_file(str(PAGE), default_timeout=120)
+    at.run()
+    return at
+
+
+def test_page_random_mask_shows_four_panels_and_the_mse():
+    at = run_page()
+    assert not at.exception
+    assert at.title[0].value == "MAE reconstructions"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Patches removed"] == "48 / 64"
+    float(metrics["Masked-pixel MSE"])
+    at.slider(key="mae_ratio").set_value(0.5).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Patches removed"] == "32 / 64"
+
+
+def test_page_masks_patches_chosen_by_hand():
+    at = run_page()
+    at.toggle(key="mae_by_hand").set_value(True).run()
+    assert not at.exception
+    assert any("No patch is masked" in i.value for i in at.info)
+    at.multiselect(key="mae_typed").set_value([0, 9, 18, 27]).run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Patches removed"] == "4 / 64"
+
+
+# -- the training recipe --------------------------------------------------------------------------
+def test_batch_augmentations():
+    x = torch.rand(4, 3, 16, 16)
+    assert torch.allclose(M.crop_batch(x, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False), x, atol=1e-5)
+    for mode in M.AUGMENTATIONS:
+        y = M.augment_batch(x, mode)
+        assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+
+
+def test_recipe_trains_evaluates_and_saves_a_loadable_card(tmp_path):
+    from course_lib.checkpoints import load_pretrained
+    from course_lib.train import fit
+
+    summary = fit("mae", preset="micro", image_size=32, steps=2, batch_size=8, train_size=16,
+                  probe_train=24, probe_test=12, out=str(tmp_path), progress=False, threads=1)
+    metrics = summary["metrics"]
+    for key in ("masked_mse", "pixel_mse_75", "linear_probe", "linear_probe_random_init", "knn_top1"):
+        assert key in metrics
+    card = summary["card"]
+    assert card["model"]["factory"] == "course_lib.mae:mae_vit_micro"
+    assert card["input"]["mean"] == list(M.SHAPES_MEAN)
+    model = load_pretrained("final", directory=tmp_path)
+    assert isinstance(model, M.MaskedAutoencoderViT) and not model.config.fused_attn
