@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from course_lib.losses import nt_xent_loss, triplet_loss
 from course_lib.train import Recipe, TrainConfig, register_recipe
+from course_lib.train.supervised import SHAPES_MEAN, SHAPES_STD
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SimCLRConfig:
     img_size: int = 64
     width: int = 16  # ResNet: channels of the first of 4 stages; ViT: embedding dimension 3 × width
     depth: int = 1  # ResNet: BasicBlocks per stage; ViT: transformer blocks
+    stem_stride: int = 4  # ResNet only: 4 runs the first stage at 16 × 16 for 64 px images
     patch_size: int = 8  # ViT only
     proj_hidden: int = 0  # hidden size of g; 0 = the feature size F, as in the paper
     proj_dim: int = 128  # size of z
@@ -44,31 +46,92 @@ class SimCLRConfig:
 class TwoViews:
     """t, t′ ~ T: two independent random augmentations of every image in a batch.
 
-    The paper's T, scaled to 64-pixel images: random resized crop (scale 0.2–1) with horizontal
-    flip, then colour distortion (jitter of strength 0.5 with probability 0.8, grayscale with
-    probability 0.2). `crop=False` or `color=False` removes one family, for the ablation.
+    The paper's T, scaled to small images: random resized crop (area 20–100%, aspect 3/4–4/3)
+    with a horizontal flip, then colour distortion (jitter of strength 0.5 with probability 0.8,
+    grayscale with probability 0.2). `crop=False` or `color=False` removes one family, for the
+    ablation of the paper's Figure 5. Every image draws its own parameters, on whole batches
+    (so it runs on the training device); the random draws come from torch's global generator.
     """
 
     def __init__(self, size, crop=True, color=True, min_scale=0.2, strength=0.5):
-        from torchvision.transforms import v2
-
-        steps = []
-        if crop:
-            steps += [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True),
-                      v2.RandomHorizontalFlip()]
-        if color:
-            s = strength
-            steps += [v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
-                      v2.RandomGrayscale(p=0.2)]
-        self.transform = v2.Compose(steps) if steps else v2.Identity()
-
-    def view(self, images):
-        """(B, 3, H, W) in [0, 1] → one random view of each image, (B, 3, size, size)."""
-        return torch.stack([self.transform(img) for img in images])  # fresh parameters per image
+        self.size, self.crop, self.color = size, crop, color
+        self.min_scale, self.strength = min_scale, strength
 
     def __call__(self, images):
-        """(B, 3, H, W) → (view_a, view_b), each (B, 3, size, size)."""
+        """(B, 3, H, W) in [0, 1] → (view_a, view_b), each (B, 3, size, size) in [0, 1]."""
         return self.view(images), self.view(images)
+
+    def view(self, images):
+        x = random_resized_crop(images, self.size, self.min_scale) if self.crop else resize(images, self.size)
+        if self.color:
+            x = color_distortion(x, self.strength)
+        return x
+
+
+def resize(images, size):
+    """(B, C, H, W) → (B, C, size, size); a no-op when the size already matches."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def random_resized_crop(images, size, min_scale=0.2, ratio=(3 / 4, 4 / 3)):
+    """Per image: a random box of `min_scale`–100% of the area, resized to size², flipped half the time.
+
+    Done with one affine sampling grid per image: the box in normalized coordinates [-1, 1] is
+    x_in = w·x_out + cx, y_in = h·y_out + cy (w, h: half-sides as fractions of the image).
+    """
+    B, dev = images.shape[0], images.device
+    area = torch.empty(B, device=dev).uniform_(min_scale, 1.0)  # fraction of the image kept
+    log_r = torch.empty(B, device=dev).uniform_(*torch.tensor(ratio).log().tolist())
+    w = (area * log_r.exp()).sqrt().clamp(max=1.0)  # (B,) box width / image width
+    h = (area / log_r.exp()).sqrt().clamp(max=1.0)
+    cx = (torch.rand(B, device=dev) * 2 - 1) * (1 - w)  # box centre, inside the image
+    cy = (torch.rand(B, device=dev) * 2 - 1) * (1 - h)
+    flip = torch.where(torch.rand(B, device=dev) < 0.5, -1.0, 1.0)  # horizontal flip
+    theta = torch.zeros(B, 2, 3, device=dev)
+    theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
+    theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    grid = F.affine_grid(theta, (B, 3, size, size), align_corners=False)  # (B, size, size, 2)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def grayscale(x):
+    """(B, 3, H, W) → (B, 1, H, W) luma (ITU-R 601 weights, as torchvision)."""
+    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+
+
+def color_distortion(x, strength=0.5, p_jitter=0.8, p_gray=0.2):
+    """SimCLR's colour distortion, per image: brightness, contrast, saturation, hue, then grayscale.
+
+    Factors are uniform in [1 − 0.8s, 1 + 0.8s] (hue: a shift of up to ±0.2s of the colour
+    wheel), as torchvision's ColorJitter(0.8s, 0.8s, 0.8s, 0.2s); the paper uses s = 1 on
+    ImageNet and 0.5 on CIFAR-10.
+    """
+    B = x.shape[0]
+
+    def factor(spread):  # (B, 1, 1, 1) uniform in [1 − spread, 1 + spread]
+        return 1 + spread * (torch.rand(B, 1, 1, 1, device=x.device) * 2 - 1)
+
+    jittered = (x * factor(0.8 * strength)).clamp(0, 1)  # brightness
+    mean = grayscale(jittered).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
+    jittered = ((jittered - mean) * factor(0.8 * strength) + mean).clamp(0, 1)  # contrast
+    gray = grayscale(jittered)
+    jittered = ((jittered - gray) * factor(0.8 * strength) + gray).clamp(0, 1)  # saturation
+    jittered = hue_shift(jittered, (factor(0.2 * strength) - 1) * 2 * torch.pi)
+    x = torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_jitter, jittered, x)
+    return torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_gray, grayscale(x).expand_as(x), x)
+
+
+def hue_shift(x, angle):
+    """Rotate the chroma of (B, 3, H, W) RGB by `angle` (B, 1, 1, 1) radians, in YIQ space."""
+    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
+                          device=x.device)
+    yiq = torch.einsum("ij,bjhw->bihw", to_yiq, x)  # (B, 3, H, W): luma Y, chroma (I, Q)
+    cos, sin = angle.cos()[:, 0], angle.sin()[:, 0]  # (B, 1, 1)
+    i, q = yiq[:, 1] * cos - yiq[:, 2] * sin, yiq[:, 1] * sin + yiq[:, 2] * cos  # (B, H, W) each
+    rotated = torch.stack([yiq[:, 0], i, q], dim=1)  # (B, 3, H, W)
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(to_yiq), rotated).clamp(0, 1)
 
 
 # -- the two networks ----------------------------------------------------------------------------
@@ -78,7 +141,8 @@ def build_encoder(cfg):
         from course_lib.cnn import ResNet, ResNetConfig
 
         widths = tuple(cfg.width * 2**i for i in range(4))  # (w, 2w, 4w, 8w); w = 16 is resnet_tiny
-        net = ResNet(ResNetConfig(num_classes=0, widths=widths, depths=(cfg.depth,) * 4))
+        net = ResNet(ResNetConfig(num_classes=0, widths=widths, depths=(cfg.depth,) * 4,
+                                  stem_stride=cfg.stem_stride))
         return net, net.num_features  # forward returns the pooled feature (B, 8w)
     if cfg.encoder == "vit":
         from course_lib.vit import VisionTransformer, ViTConfig
@@ -166,67 +230,24 @@ def config_dict(model):
     return asdict(model.config)
 
 
-# -- training: the `simclr` and `triplet` recipes -----------------------------------------------
-class TwoViewShapes(Dataset):
-    """ShapesWorld items as two random views: {"views": (2, 3, S, S), "label": int}."""
-
-    def __init__(self, size, image_size=64, seed=0, split="train", crop=True, color=True):
-        from course_lib.data.shapes import ShapesWorld
-
-        self.shapes = ShapesWorld(size, image_size=image_size, seed=seed, split=split)
-        self.two_views = TwoViews(image_size, crop=crop, color=color)
-
-    def __len__(self):
-        return len(self.shapes)
-
-    def __getitem__(self, index):
-        item = self.shapes[index]
-        view_a, view_b = self.two_views(item["image"][None])  # (1, 3, S, S) each
-        return {"views": torch.cat([view_a, view_b]), "label": item["label"]}  # views: (2, 3, S, S)
-
-
-class ProbeData(Dataset):
-    """What the frozen-feature evaluation needs: clean (un-augmented) ShapesWorld images.
-
-    Items are the held-out `val` images; `train_images` / `train_labels` are clean images of the
-    training split that the k-NN classifier and the linear probe are fitted on.
-    """
-
-    def __init__(self, cfg):
-        from course_lib.data.shapes import ShapesWorld
-
-        train = ShapesWorld(cfg.probe_size, image_size=cfg.image_size, seed=cfg.seed, split="train")
-        val = ShapesWorld(cfg.val_size, image_size=cfg.image_size, seed=cfg.seed, split="val")
-        fit, held_out = train.batch(range(len(train))), val.batch(range(len(val)))
-        self.train_images, self.train_labels = fit["image"], fit["label"]  # (n, 3, S, S), (n,)
-        self.images, self.labels = held_out["image"], held_out["label"]
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, index):
-        return {"image": self.images[index], "label": self.labels[index]}
-
-
-def representation(model, x):
-    """The frozen representation of any kit encoder: (B, 3, H, W) → (B, F).
-
-    SimCLR: h = f(x). A classifier (ResNet or ViT with a head): the feature its head reads, the
-    pooled map or the [CLS] token, so that supervised and self-supervised encoders compare fairly.
-    """
-    if isinstance(model, SimCLR) or not hasattr(model, "forward_features"):
-        return model(x)
-    features = model.forward_features(x)  # ResNet: (B, F); ViT: (B, 1 + L, D)
-    return features[:, 0] if features.ndim == 3 else features
+# -- evaluation: h = f(x), frozen -----------------------------------------------------------------
+def standardize(images, mean=SHAPES_MEAN, std=SHAPES_STD):
+    """(B, 3, H, W) in [0, 1] → standardized with per-channel mean and std (a model card's input)."""
+    mean = torch.as_tensor(mean, device=images.device, dtype=images.dtype)[:, None, None]
+    std = torch.as_tensor(std, device=images.device, dtype=images.dtype)[:, None, None]
+    return (images - mean) / std
 
 
 @torch.no_grad()
-def embed(model, images, batch_size=256, device="cpu"):
-    """The representation of a stack of images (n, 3, S, S) → (n, F), in eval mode, on the CPU."""
+def embed(model, images, mean=SHAPES_MEAN, std=SHAPES_STD, batch_size=256, device="cpu"):
+    """Representations of images (n, 3, S, S) in [0, 1] → (n, F) on the CPU, in eval mode."""
+    from course_lib.evaluate import encoder_of
+
+    encode = encoder_of(model)  # SimCLR: h = f(x); a classifier: the feature its head reads
     was_training = model.training
     model.eval()
     chunks = images.split(batch_size)  # (batch_size, 3, S, S) each
-    out = [representation(model, chunk.to(device)).float().cpu() for chunk in chunks]
+    out = [encode(standardize(c.to(device).float(), mean, std)).float().cpu() for c in chunks]
     model.train(was_training)
     return torch.cat(out)
 
@@ -243,23 +264,55 @@ def nearest_neighbours(h, index, k=8):
     return top.indices, top.values
 
 
-def probe_metrics(model, probe, device="cpu"):
-    """k-NN (k = 20, cosine) and linear-probe top-1 accuracy of h = f(x) on held-out images."""
+def clean_images(size, image_size, split, seed=0):
+    """Un-augmented ShapesWorld images (size, 3, S, S) in [0, 1] and labels (size,)."""
+    from course_lib.train.supervised import render_shapes
+
+    data = render_shapes(size, image_size, seed, split)  # uint8, cached per process
+    return data.images.float() / 255, data.labels
+
+
+class ProbeData(Dataset):
+    """What the frozen-feature evaluation needs: clean images of three ShapesWorld splits.
+
+    The k-NN classifier and the linear probe are fitted on `probe_size` training images, scored on
+    the `val` split (used for choices, such as the temperature) and on the `test` split.
+    """
+
+    def __init__(self, probe_size, val_size, image_size, seed=0):
+        self.fit = clean_images(probe_size, image_size, "train", seed)
+        self.val = clean_images(val_size, image_size, "val", seed)
+        self.test = clean_images(val_size, image_size, "test", seed)
+
+    def __len__(self):
+        return len(self.val[1])
+
+    def __getitem__(self, index):
+        return {"image": self.val[0][index], "label": self.val[1][index]}
+
+
+def probe_metrics(model, probe, device="cpu", mean=SHAPES_MEAN, std=SHAPES_STD):
+    """k-NN (cosine) and linear-probe top-1 accuracy of the frozen representation."""
     from course_lib.evaluate import knn_accuracy, linear_probe_accuracy
 
-    train_h = embed(model, probe.train_images, device=device)  # (n_train, F)
-    val_h = embed(model, probe.images, device=device)  # (n_val, F)
-    return {
-        "knn_top1": knn_accuracy(train_h, probe.train_labels, val_h, probe.labels),
-        "linear_top1": linear_probe_accuracy(train_h, probe.train_labels, val_h, probe.labels),
-    }
+    fit_h = embed(model, probe.fit[0], mean, std, device=device)  # (n_fit, F)
+    metrics = {}
+    for split, (images, labels) in (("val", probe.val), ("test", probe.test)):
+        h = embed(model, images, mean, std, device=device)  # (n, F)
+        prefix = "" if split == "val" else "test_"
+        metrics[prefix + "knn_top1"] = knn_accuracy(fit_h, probe.fit[1], h, labels)
+        with torch.enable_grad():  # the engine evaluates under no_grad; the probe is trained
+            metrics[prefix + "linear_top1"] = linear_probe_accuracy(fit_h, probe.fit[1], h, labels)
+    return metrics
 
 
+# -- training: the `simclr` and `triplet` recipes -----------------------------------------------
 @dataclass
 class ContrastiveTrainConfig(TrainConfig):
     encoder: str = "resnet"
     width: int = 16
     depth: int = 1
+    stem_stride: int = 4
     patch_size: int = 8
     image_size: int = 64
     proj_dim: int = 128
@@ -267,11 +320,12 @@ class ContrastiveTrainConfig(TrainConfig):
     margin: float = 0.2
     crop: bool = True  # augmentation families, for the ablation
     color: bool = True
-    train_size: int = 8192  # ShapesWorld images per epoch
-    probe_size: int = 2048  # clean training images whose h the k-NN and the linear probe fit
-    val_size: int = 1024  # held-out images they are scored on
+    train_size: int = 4096  # ShapesWorld training images (rendered once)
+    data_seed: int = 0
+    probe_size: int = 2048  # clean training images the k-NN and the linear probe are fitted on
+    val_size: int = 1024  # held-out images they are scored on (val and test splits)
     epochs: float = 20.0
-    batch_size: int = 256
+    batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
@@ -287,32 +341,37 @@ class SimCLRRecipe(Recipe):
 
     def model_kwargs(self, cfg):
         return dict(encoder=cfg.encoder, img_size=cfg.image_size, width=cfg.width, depth=cfg.depth,
-                    patch_size=cfg.patch_size, proj_dim=cfg.proj_dim, loss=self.loss_name,
-                    temperature=cfg.temperature, margin=cfg.margin)
+                    stem_stride=cfg.stem_stride, patch_size=cfg.patch_size, proj_dim=cfg.proj_dim,
+                    loss=self.loss_name, temperature=cfg.temperature, margin=cfg.margin)
 
     def build_model(self, cfg):
         return SimCLR(SimCLRConfig(**self.model_kwargs(cfg)))
 
     def build_data(self, cfg):
-        train = TwoViewShapes(cfg.train_size, cfg.image_size, cfg.seed, "train", cfg.crop, cfg.color)
-        return train, ProbeData(cfg)
+        from course_lib.train.supervised import render_shapes
+
+        train = render_shapes(cfg.train_size, cfg.image_size, cfg.data_seed, "train")  # uint8 images
+        return train, ProbeData(cfg.probe_size, cfg.val_size, cfg.image_size, cfg.data_seed)
 
     def training_step(self, model, batch, ctx):
-        views = batch["views"]  # (B, 2, 3, S, S)
-        B = views.shape[0]
-        z = model(torch.cat([views[:, 0], views[:, 1]]), project=True)  # (2B, proj_dim), via DDP forward
-        loss = LOSSES[self.loss_name](z[:B], z[B:], ctx.unwrap(model).config)
-        return loss
+        cfg = ctx.cfg
+        images = batch["image"].float() / 255  # (B, 3, S, S) in [0, 1]
+        B = images.shape[0]
+        view_a, view_b = TwoViews(cfg.image_size, cfg.crop, cfg.color)(images)  # (B, 3, S, S) each
+        x = standardize(torch.cat([view_a, view_b]))  # (2B, 3, S, S)
+        z = model(x, project=True)  # (2B, proj_dim); one pass, through the DDP wrapper
+        # With DDP each process contrasts its own B / world_size images (no all-gather).
+        return LOSSES[self.loss_name](z[:B], z[B:], ctx.unwrap(model).config)
 
     def evaluate(self, model, val, ctx):
         return probe_metrics(ctx.unwrap(model), val, ctx.device)
 
     def card(self, model, cfg):
-        factory = f"course_lib.simclr:simclr_{cfg.encoder}"  # simclr_resnet or simclr_vit
         kwargs = {k: v for k, v in self.model_kwargs(cfg).items() if k != "encoder"}
-        return {"model": {"factory": factory, "kwargs": kwargs},
-                "input": {"image_size": cfg.image_size, "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
-                "representation": "h = f(x), the encoder output (the projection head g is kept but unused)"}
+        return {"model": {"factory": f"course_lib.simclr:simclr_{cfg.encoder}", "kwargs": kwargs},
+                "input": {"image_size": cfg.image_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
+                          "data": f"ShapesWorld(seed={cfg.data_seed})"},
+                "representation": "h = f(x): SimCLR.forward; the projection head g is kept but unused"}
 
 
 @register_recipe("triplet")

@@ -96,6 +96,94 @@ def test_resnet_encoder_feature_size():
     assert model.project(torch.rand(2, 3, 32, 32)).shape == (2, 128)
 
 
+def test_random_resized_crop_full_box_is_identity_or_flip():
+    """min_scale = 1 and aspect 1: the box is the whole image, so the view is x or its mirror."""
+    from course_lib.simclr import random_resized_crop
+
+    x = torch.rand(6, 3, 16, 16)
+    out = random_resized_crop(x, 16, min_scale=1.0, ratio=(1.0, 1.0))
+    for img, view in zip(x, out):
+        assert torch.allclose(view, img, atol=1e-5) or torch.allclose(view, img.flip(-1), atol=1e-5)
+
+
+def test_hue_shift_by_zero_and_full_turn_is_identity():
+    from course_lib.simclr import hue_shift
+
+    x = torch.rand(2, 3, 8, 8) * 0.5 + 0.25  # away from the clamp
+    for angle in (0.0, 2 * torch.pi):
+        assert torch.allclose(hue_shift(x, torch.full((2, 1, 1, 1), angle)), x, atol=1e-5)
+
+
+def test_nearest_neighbours_and_pca():
+    from course_lib.simclr import nearest_neighbours
+    from course_lib.viz.contrastive import pca_2d
+
+    h = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+    idx, sims = nearest_neighbours(h, 0, k=2)
+    assert idx.tolist() == [1, 2] and sims[0] > sims[1]
+    xy = pca_2d(h)
+    assert xy.shape == (4, 2) and torch.allclose(xy.mean(0), torch.zeros(2), atol=1e-6)
+
+
+def test_embed_standardizes_and_matches_forward():
+    from course_lib.simclr import embed, standardize
+
+    model = SimCLR(SimCLRConfig(**TINY_VIT)).eval()
+    images = torch.rand(5, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(standardize(images))
+    assert torch.allclose(embed(model, images, batch_size=2), expected, atol=1e-5)
+
+
+def test_figures_build():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib.viz import contrastive as viz
+
+    z = torch.randn(3, 4)
+    figs = [viz.loss_curves(), viz.similarity_matrix_figure(z, z + 0.1),
+            viz.views_figure(torch.rand(3, 8, 8), [torch.rand(3, 8, 8)] * 2),
+            viz.sweep_figure([{"arm": 0.1, "knn_top1": 0.5, "linear_top1": 0.6},
+                              {"arm": 0.5, "knn_top1": 0.4, "linear_top1": 0.7}], "arm", "t",
+                             baselines={"random": 0.3}, log_x=True)]
+    plotly_fig = viz.embedding_scatter(torch.randn(6, 2), torch.tensor([0, 1, 0, 1, 2, 2]), ["a", "b", "c"],
+                                       hover=[str(i) for i in range(6)], highlight=[0, 1])
+    assert len(plotly_fig.data) == 4
+    for fig in figs:
+        plt.close(fig)
+
+
+def test_recipes_train_and_evaluate(tmp_path):
+    """Both recipes run end to end (two steps) and write a card whose model loads strictly."""
+    from course_lib.checkpoints import build_from_card, load_state_dict_strict
+    from course_lib.train import get_recipe
+    from course_lib.train.engine import fit
+
+    for name in ("simclr", "triplet"):
+        recipe = get_recipe(name)
+        cfg = recipe.make_config(width=4, train_size=64, batch_size=32, epochs=1, probe_size=32, val_size=16,
+                                 image_size=32, out=str(tmp_path / name), progress=False, threads=1)
+        summary = fit(recipe, cfg)
+        card = summary["card"]
+        assert set(card["metrics"]) >= {"knn_top1", "linear_top1", "test_knn_top1", "test_linear_top1"}
+        model = build_from_card(card)
+        assert model.config.loss == ("nt_xent" if name == "simclr" else "triplet")
+        from safetensors.torch import load_file
+
+        load_state_dict_strict(model, load_file(str(tmp_path / name / "final.safetensors")))
+
+
+def test_experiment_arm_labels():
+    from course_lib.simclr_experiments import EXPERIMENTS, arm_label
+
+    labels = [arm_label(r, o) for r, o in EXPERIMENTS["augmentation"][1]]
+    assert labels == ["crop only", "colour only", "crop + colour"]
+    assert [arm_label(r, o) for r, o in EXPERIMENTS["losses"][1]] == ["triplet", "NT-Xent"]
+
+
 # ---- the "Embedding space" page -------------------------------------------------------------
 PAGE = str(Path(__file__).resolve().parents[1] / "streamlit_app" / "pages" / "06_embedding_space.py")
 

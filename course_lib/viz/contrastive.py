@@ -107,6 +107,32 @@ def loss_curves(temperature=0.5, margin=0.2, s_neg=0.3, n_neg=14):
     return fig
 
 
+def similarity_matrix_figure(z_a, z_b, temperature=0.5):
+    """Algorithm 1's 2N × 2N matrix s_ij / τ, self-similarities blanked, positives boxed (matplotlib).
+
+    Row i is one softmax of NT-Xent: its boxed cell is the target, every other cell a negative.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    N = len(z_a)
+    z = F.normalize(torch.cat([z_a, z_b]).float(), dim=1)  # (2N, D)
+    logits = (z @ z.T / temperature).detach()  # (2N, 2N)
+    logits.fill_diagonal_(float("nan"))  # k ≠ i: a view is never compared with itself
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    im = ax.imshow(logits.numpy(), cmap="viridis")
+    for i in range(2 * N):
+        j = (i + N) % (2 * N)  # the other view of the same image
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
+    names = [f"a{k}" for k in range(N)] + [f"b{k}" for k in range(N)]
+    ax.set_xticks(range(2 * N), names, fontsize=7)
+    ax.set_yticks(range(2 * N), names, fontsize=7)
+    ax.set_title(f"s_ij / τ (τ = {temperature}); red = positive", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return fig
+
+
 # -- the experiments -----------------------------------------------------------------------------
 def sweep_figure(rows, x, title, metrics=("knn_top1", "linear_top1"), baselines=None, log_x=False):
     """One experiment: accuracy of each arm (matplotlib).
