@@ -14,6 +14,7 @@ RECIPE_MODULES = [
     "course_lib.dino",
     "course_lib.mae",
     "course_lib.clip",
+    "course_lib.clip_recipe",
     "course_lib.audio",
     "course_lib.swin",
 ]
