@@ -1,0 +1,49 @@
+"""Figures of training runs: loss and evaluation curves, and the ViT-versus-CNN data-size plot."""
+
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+
+def read_metrics(path):
+    """The rows of a run's metrics.jsonl, as a list of dicts."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def plot_metrics(rows, title=""):
+    """Training loss (left) and every evaluation metric (right) against the step: a Figure."""
+    train = [r for r in rows if "loss" in r and r.get("split") is None]
+    evals = [r for r in rows if r.get("split") is not None]
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax_loss, ax_eval = fig.subplots(1, 2)
+    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1)
+    ax_loss.set(xlabel="step", ylabel="training loss", title=title)
+    names = sorted({k for r in evals for k in r} - {"step", "epoch", "split"})
+    for name in names:
+        points = [(r["step"], r[name]) for r in evals if name in r]
+        ax_eval.plot(*zip(*points), marker=".", label=name)
+    ax_eval.set(xlabel="step", title="evaluation")
+    if names:
+        ax_eval.legend(fontsize=8)
+    return fig
+
+
+def plot_vit_vs_cnn(results):
+    """Test accuracy against training-set size for each model (log x): a Figure.
+
+    `results` is the dict stored in data/results/vit_vs_cnn.json: {"runs": [{"model", "train_size",
+    "test_accuracy", ...}, ...], ...}.
+    """
+    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for model in sorted({r["model"] for r in results["runs"]}):
+        runs = sorted((r for r in results["runs"] if r["model"] == model), key=lambda r: r["train_size"])
+        ax.plot([r["train_size"] for r in runs], [100 * r["test_accuracy"] for r in runs], marker="o", label=model)
+    ax.set_xscale("log")
+    ax.axhline(100 / 6, color="grey", ls=":", lw=1, label="chance (6 shapes)")
+    ax.set(xlabel="training images", ylabel="test accuracy (%)", ylim=(0, 100),
+           title=results.get("title", "When is a ViT worth it?"))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
