@@ -14,15 +14,13 @@ from course_lib.patches import patchify
 from course_lib.positions import sincos_2d
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = Path("/work/shared/reference/official-keys/mae_vitb16.txt")
-if not KEYS.exists():
-    KEYS = ROOT / "tests" / "reference" / "mae_vitb16.txt"
 
 
 def official_layout():
-    """{key: shape} of the official MAE ViT-B/16 with its decoder."""
-    rows = [line.split("\t") for line in KEYS.read_text().splitlines() if line.strip()]
-    return {k: tuple(int(s) for s in re.findall(r"\d+", shape)) for k, shape in rows}
+    """{key: shape} of the official MAE ViT-B/16 with its decoder (tests/fixtures/official_keys)."""
+    from conftest import read_official_keys
+
+    return read_official_keys("mae_vitb16")
 
 
 def micro(**kw):
@@ -361,3 +359,57 @@ def test_recipe_trains_evaluates_and_saves_a_loadable_card(tmp_path):
     assert card["input"]["mean"] == list(M.SHAPES_MEAN)
     model = load_pretrained("final", directory=tmp_path)
     assert isinstance(model, M.MaskedAutoencoderViT) and not model.config.fused_attn
+
+
+# -- the page in a real browser: a good and a bad upload ------------------------------------------
+@pytest.mark.browser
+@pytest.mark.slow
+def test_page_in_chromium_with_a_good_and_a_bad_upload(tmp_path):
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from test_browser import CHROMIUM, FLAGS, free_port, require_browser, wait_until_rendered
+
+    require_browser()
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    good, bad = tmp_path / "photo.png", tmp_path / "notes.png"
+    Image.fromarray((np_rand_image() * 255).astype("uint8")).save(good)
+    bad.write_bytes(b"this is not an image")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app" / "app.py"),
+                             "--server.port", str(port), "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/mae_reconstructions")
+            wait_until_rendered(page)
+            page.get_by_text("Upload an image").click()
+            wait_until_rendered(page)
+            for path, expect in ((good, "Patches removed"), (bad, "not an image")):
+                page.locator('input[type="file"]').set_input_files(str(path))
+                page.wait_for_selector(f"text={expect}", timeout=90_000)
+                wait_until_rendered(page)
+                assert not page.query_selector_all('[data-testid="stException"]')
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def np_rand_image(size=80):
+    import numpy as np
+
+    return np.random.default_rng(0).random((size, size, 3))
