@@ -127,7 +127,7 @@ class Difficulty:
     tint: float = 0.03  # background: grey level 0.5 ± 0.08, plus ± tint per channel
     noise: float = 0.04  # amplitude of the smooth background noise
     grain: float = 0.03  # amplitude of the per-pixel grain
-    min_distance: float = 0.75  # objects' centres at least this × their mean size apart
+    min_distance: float = 0.85  # objects' centres at least this × their mean size apart
 
 
 DIFFICULTIES = {
@@ -227,15 +227,13 @@ class ShapesWorld(Dataset):
         Returns a dict: image (B, 3, H, W) float, foreground (B, H, W) bool, label (B,) long,
         caption (list of B str), objects (list of B lists).
         """
-        items = [self.render(int(i)) for i in indices]
-        images = np.stack([img for img, _ in items])  # (B, 3, H, W)
-        fg = np.stack([self._foreground(objs) for _, objs in items])  # (B, H, W)
+        items = [self._to_item(*self.render(int(i))) for i in indices]
         return {
-            "image": torch.from_numpy(images),
-            "foreground": torch.from_numpy(fg),
-            "label": torch.tensor([self._label(objs) for _, objs in items], dtype=torch.long),
-            "caption": [self.caption(objs) for _, objs in items],
-            "objects": [objs for _, objs in items],
+            "image": torch.stack([it["image"] for it in items]),  # (B, 3, H, W)
+            "foreground": torch.stack([it["foreground"] for it in items]),  # (B, H, W)
+            "label": torch.tensor([it["label"] for it in items], dtype=torch.long),  # (B,)
+            "caption": [it["caption"] for it in items],
+            "objects": [it["objects"] for it in items],
         }
 
     def render(self, index):
@@ -321,7 +319,7 @@ class ShapesWorld(Dataset):
             "position": (float(x), float(y)), "rotation": float(rng.uniform(0, 360)),
         }
 
-    def _sample_position(self, rng, size, objects, tries=16):
+    def _sample_position(self, rng, size, objects, tries=48):
         """A centre (x, y) keeping the object inside the image and away from the others' centres."""
         n, d = self.image_size, self.difficulty
         candidates = rng.uniform(size / 2, n - size / 2, size=(tries, 2))  # (tries, 2)
