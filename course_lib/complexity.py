@@ -92,7 +92,9 @@ def attention_matrix_bytes(tokens, heads=1, layers=1, batch=1, bytes_per_element
     for name, value in dict(tokens=tokens, heads=heads, layers=layers, batch=batch).items():
         if int(value) != value or value < 0:
             raise ValueError(f"{name} must be a non-negative whole number, got {value!r}.")
+    # BEGIN SOLUTION
     return int(batch) * int(layers) * int(heads) * int(tokens) ** 2 * int(bytes_per_element)
+    # END SOLUTION
 
 
 def tokens_for_image(image_size, patch_size=1, cls_token=True):

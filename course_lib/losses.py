@@ -66,6 +66,7 @@ def nt_xent_loss(z_a, z_b, temperature=0.5):
     Returns:
         scalar.
     """
+    # BEGIN SOLUTION
     N = z_a.shape[0]
     z = F.normalize(torch.cat([z_a, z_b], dim=0), dim=1)  # (2N, D) unit vectors
     logits = z @ z.T / temperature  # (2N, 2N) s_ik / τ
@@ -73,6 +74,7 @@ def nt_xent_loss(z_a, z_b, temperature=0.5):
     logits = logits.masked_fill(self_mask, float("-inf"))  # k ≠ i in the denominator
     positives = torch.cat([torch.arange(N, 2 * N), torch.arange(0, N)]).to(z.device)  # (2N,)
     return F.cross_entropy(logits, positives)  # mean over all 2N anchors = both orders
+    # END SOLUTION
 
 
 def clip_loss(logits_per_image):
@@ -88,11 +90,13 @@ def clip_loss(logits_per_image):
     Returns:
         scalar.
     """
+    # BEGIN SOLUTION
     n = logits_per_image.shape[0]
     labels = torch.arange(n, device=logits_per_image.device)
     image_to_text = F.cross_entropy(logits_per_image, labels)
     text_to_image = F.cross_entropy(logits_per_image.T, labels)
     return (image_to_text + text_to_image) / 2
+    # END SOLUTION
 
 
 def mae_loss(target, pred, mask, norm_pix=False):
@@ -113,12 +117,14 @@ def mae_loss(target, pred, mask, norm_pix=False):
     Returns:
         scalar.
     """
+    # BEGIN SOLUTION
     if norm_pix:
         mean = target.mean(dim=-1, keepdim=True)
         var = target.var(dim=-1, keepdim=True)  # unbiased, as in the official code
         target = (target - mean) / (var + 1e-6) ** 0.5
     per_patch = ((pred - target) ** 2).mean(dim=-1)  # (B, L)
     return (per_patch * mask).sum() / mask.sum()
+    # END SOLUTION
 
 
 def koleo_loss(x, eps=1e-8):
@@ -161,6 +167,7 @@ def dino_loss(student_logits, teacher_logits, center, student_temp=0.1, teacher_
     Returns:
         scalar.
     """
+    # BEGIN SOLUTION
     targets = F.softmax((teacher_logits.detach() - center) / teacher_temp, dim=-1)  # (2, B, K)
     log_probs = F.log_softmax(student_logits / student_temp, dim=-1)  # (n_crops, B, K)
     # cross[t, s] = mean over the batch of H(P_t, P_s): (2, n_crops)
@@ -168,3 +175,4 @@ def dino_loss(student_logits, teacher_logits, center, student_temp=0.1, teacher_
     same_view = torch.zeros_like(cross, dtype=torch.bool)
     same_view[0, 0] = same_view[1, 1] = True  # a global view is never its own target
     return cross[~same_view].mean()
+    # END SOLUTION

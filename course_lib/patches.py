@@ -27,6 +27,7 @@ def patchify(imgs, patch_size):
         (B, L, p*p*C) with L = (H/p)·(W/p), patches in row-major order; within a patch the
         values are ordered (row, column, channel), as in the official MAE code.
     """
+    # BEGIN SOLUTION
     B, C, H, W = imgs.shape
     p = patch_size
     check_divisible(H, W, p)
@@ -34,6 +35,7 @@ def patchify(imgs, patch_size):
     x = imgs.reshape(B, C, h, p, w, p)  # (B, C, h, p, w, p)
     x = x.permute(0, 2, 4, 3, 5, 1)  # (B, h, w, p, p, C)
     return x.reshape(B, h * w, p * p * C)  # (B, L, p*p*C)
+    # END SOLUTION
 
 
 def unpatchify(x, patch_size, grid_size=None, channels=3):

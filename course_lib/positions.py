@@ -45,6 +45,7 @@ def sincos_2d(embed_dim, grid_size, cls_token=False):
     """
     if embed_dim % 4:
         raise ValueError(f"embed_dim={embed_dim} must be a multiple of 4 for a 2-D sin-cos table.")
+    # BEGIN SOLUTION
     h, w = (grid_size, grid_size) if isinstance(grid_size, int) else grid_size
     rows = torch.arange(h).repeat_interleave(w)  # (h*w,) 0,0,..,1,1,..
     cols = torch.arange(w).repeat(h)  # (h*w,) 0,1,..,0,1,..
@@ -52,6 +53,7 @@ def sincos_2d(embed_dim, grid_size, cls_token=False):
     if cls_token:
         table = torch.cat([torch.zeros(1, embed_dim), table], dim=0)
     return table
+    # END SOLUTION
 
 
 def learned_1d(num_tokens, embed_dim, std=0.02):

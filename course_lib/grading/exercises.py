@@ -1,0 +1,72 @@
+"""The exercise registry: each homework exercise, where its solution lives, and its points.
+
+An exercise is a region of course_lib between `# BEGIN SOLUTION` and `# END SOLUTION` (nbgrader's
+markers) inside one function. The student release replaces the region with
+`raise NotImplementedError("Exercise '<name>': <hint>")`. Graded tests live in
+tests/homework/test_<name>.py (public) and tests/homework/hidden/ (instructor only); each test is
+tagged `@pytest.mark.exercise("<name>", points=...)`.
+"""
+
+from dataclasses import dataclass
+
+BEGIN = "# BEGIN SOLUTION"
+END = "# END SOLUTION"
+STUB_PREFIX = "Exercise '"  # every stub's message starts with this (the test hooks look for it)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    name: str
+    file: str  # path inside the repo
+    function: str  # the function (or Class.method) that holds the solution region
+    hint: str
+    topic: str
+
+    @property
+    def public_tests(self):
+        return f"tests/homework/test_{self.name}.py"
+
+    @property
+    def hidden_tests(self):
+        return f"tests/homework/hidden/test_{self.name}_hidden.py"
+
+
+EXERCISES = [
+    Exercise("patchify", "course_lib/patches.py", "patchify",
+             "reshape (B, C, H, W) to (B, C, h, p, w, p), permute to (B, h, w, p, p, C), flatten to (B, L, p*p*C).",
+             "ViT"),
+    Exercise("attention", "course_lib/attention.py", "explicit_attention",
+             "scores = q @ kᵀ (swap the last two dims of k) times scale; softmax over the keys (last dim); "
+             "then the weighted sum of v. Return (out, attn).",
+             "ViT"),
+    Exercise("sincos_2d", "course_lib/positions.py", "sincos_2d",
+             "first half: sincos_1d of each patch's column index; second half: of its row index; row-major order.",
+             "ViT"),
+    Exercise("attention_matrix_bytes", "course_lib/complexity.py", "attention_matrix_bytes",
+             "one N × N matrix per head, per layer, per image, each entry bytes_per_element bytes.",
+             "ViT"),
+    Exercise("nt_xent_loss", "course_lib/losses.py", "nt_xent_loss",
+             "normalize the 2N rows, logits = z zᵀ / τ, mask the diagonal with -inf, cross-entropy to the other view.",
+             "SimCLR"),
+    Exercise("clip_loss", "course_lib/losses.py", "clip_loss",
+             "labels = arange(n); average the cross-entropy over rows (image→text) and over columns (text→image).",
+             "CLIP"),
+    Exercise("mae_loss", "course_lib/losses.py", "mae_loss",
+             "per-patch mean squared error, averaged over the removed patches only (mask == 1).",
+             "MAE"),
+    Exercise("dino_loss", "course_lib/losses.py", "dino_loss",
+             "teacher: softmax((t − center)/τ_t); student: log_softmax(s/τ_s); average H(P_t, P_s) over pairs of different views.",
+             "DINO"),
+]
+
+EXERCISES_BY_NAME = {e.name: e for e in EXERCISES}
+
+
+def get_exercise(name):
+    if name not in EXERCISES_BY_NAME:
+        raise KeyError(f"Unknown exercise {name!r}: choose one of {', '.join(EXERCISES_BY_NAME)}.")
+    return EXERCISES_BY_NAME[name]
+
+
+def stub_message(exercise):
+    return f"{STUB_PREFIX}{exercise.name}' is not implemented yet. Hint: {exercise.hint}"

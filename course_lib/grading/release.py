@@ -1,0 +1,107 @@
+"""The student release: the same repo with every solution region replaced by a stub.
+
+    python -m course_lib.grading release --out DIR
+
+Solution regions become `raise NotImplementedError("Exercise '<name>' ... Hint: ...")`, hidden
+tests and instructor-only files are left out, and notebook outputs are cleared.
+"""
+
+import ast
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from course_lib.grading.exercises import BEGIN, END, EXERCISES, stub_message
+
+# never copied into a release or a grading sandbox
+SKIP_PARTS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts",
+              ".ipynb_checkpoints", "runs", "student_release", "build"}
+# instructor-only: hidden tests and the mutants that prove the tests catch wrong answers
+INSTRUCTOR_ONLY = ("tests/homework/hidden", "tests/homework/mutants", "tests/test_grading.py")
+
+
+def repo_files(root):
+    """Files of the repo: git's list when it is a git checkout, else a walk without junk."""
+    root = Path(root)
+    try:
+        out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout.split("\n")
+        files = [root / f for f in out if f]
+    except (OSError, subprocess.CalledProcessError):
+        files = [p for p in root.rglob("*") if p.is_file()]
+    return [f for f in files if f.is_file() and not SKIP_PARTS & set(f.relative_to(root).parts)]
+
+
+def enclosing_function(tree, lineno):
+    """Name of the innermost function whose body contains line `lineno`."""
+    best = None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= lineno <= node.end_lineno:
+            if best is None or node.lineno > best.lineno:
+                best = node
+    return best.name if best else None
+
+
+def strip_solutions(source, path=""):
+    """Replace each BEGIN/END SOLUTION region of `source` by a stub; returns (text, exercises found).
+
+    The exercise is the registry entry whose function encloses the region.
+    """
+    by_function = {e.function.split(".")[-1]: e for e in EXERCISES if path.endswith(e.file) or not path}
+    tree = ast.parse(source)
+    lines = source.splitlines(keepends=True)
+    out, found, inside = [], [], False
+    for number, line in enumerate(lines, start=1):
+        marker = line.strip()
+        if marker == BEGIN:
+            name = enclosing_function(tree, number)
+            if name not in by_function:
+                raise ValueError(f"{path}:{number}: solution region in {name!r}, which is not a registered exercise.")
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}raise NotImplementedError({stub_message(by_function[name])!r})\n")
+            found.append(by_function[name].name)
+            inside = True
+        elif marker == END:
+            if not inside:
+                raise ValueError(f"{path}:{number}: '{END}' without a matching '{BEGIN}'.")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{path}: '{BEGIN}' without a matching '{END}'.")
+    return "".join(out), found
+
+
+def clear_notebook(path):
+    nb = json.loads(Path(path).read_text())
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def make_release(out, root=None, keep_hidden=False):
+    """Write the student version of the repo at `root` into `out`; returns the exercises stubbed."""
+    root = Path(root or Path(__file__).resolve().parents[2])
+    out = Path(out)
+    if out.resolve() == root.resolve():
+        raise ValueError("The release directory must not be the repository itself: pick another --out.")
+    if out.exists():
+        shutil.rmtree(out)
+    stubbed = []
+    for src in repo_files(root):
+        rel = src.relative_to(root).as_posix()
+        if not keep_hidden and rel.startswith(INSTRUCTOR_ONLY):
+            continue
+        dst = out / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix == ".py" and BEGIN in src.read_text(errors="ignore"):
+            text, found = strip_solutions(src.read_text(), rel)
+            dst.write_text(text)
+            stubbed += found
+        else:
+            shutil.copy2(src, dst)
+        if src.suffix == ".ipynb":
+            clear_notebook(dst)
+    return stubbed
