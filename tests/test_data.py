@@ -132,6 +132,14 @@ def test_batch_matches_items(world):
         assert batch["label"][row] == items[i]["label"] and batch["caption"][row] == items[i]["caption"]
 
 
+def test_dataloader_with_collate():
+    ds = ShapesWorld(10)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=ShapesWorld.collate)
+    batch = next(iter(loader))
+    assert batch["image"].shape == (4, 3, 64, 64) and len(batch["objects"]) == len(batch["caption"]) == 4
+    assert torch.equal(batch["image"], ds.batch(range(4))["image"])
+
+
 @pytest.mark.parametrize("image_size", [32, 96])
 def test_sizes_scale_with_image_size(image_size):
     items = list(ShapesWorld(40, image_size=image_size))

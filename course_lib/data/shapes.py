@@ -227,7 +227,11 @@ class ShapesWorld(Dataset):
         Returns a dict: image (B, 3, H, W) float, foreground (B, H, W) bool, label (B,) long,
         caption (list of B str), objects (list of B lists).
         """
-        items = [self._to_item(*self.render(int(i))) for i in indices]
+        return self.collate([self._to_item(*self.render(int(i))) for i in indices])
+
+    @staticmethod
+    def collate(items):
+        """`collate_fn` for a DataLoader over ShapesWorld items (their object lists differ in length)."""
         return {
             "image": torch.stack([it["image"] for it in items]),  # (B, 3, H, W)
             "foreground": torch.stack([it["foreground"] for it in items]),  # (B, H, W)
