@@ -40,6 +40,8 @@ def test_same_seed_split_index_gives_same_item():
     for i in (0, 7):
         assert torch.equal(a[i]["image"], b[i]["image"]) and a[i]["caption"] == b[i]["caption"]
     assert not torch.equal(a[0]["image"], ShapesWorld(10, seed=4)[0]["image"])
+    for same in (torch.tensor(7), np.int64(7), -3):
+        assert torch.equal(a[same]["image"], a[7]["image"])
 
 
 def test_splits_never_share_an_image():

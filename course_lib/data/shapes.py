@@ -204,9 +204,10 @@ class ShapesWorld(Dataset):
         return self.size
 
     def __getitem__(self, index):
-        if not 0 <= index < self.size:
+        index = int(index)  # a numpy or torch integer names the same item as the int
+        if not -self.size <= index < self.size:
             raise IndexError(f"Index {index} is out of range for a ShapesWorld of {self.size} items.")
-        image, objects = self.render(index)
+        image, objects = self.render(index % self.size)
         return self._to_item(image, objects)
 
     # ------------------------------------------------------------------ public helpers
@@ -242,7 +243,7 @@ class ShapesWorld(Dataset):
 
     def render(self, index):
         """Draw item `index`: returns image (3, H, W) float32 numpy and the objects (masks numpy)."""
-        rng = np.random.default_rng(item_seed(self.seed, self.split, index))
+        rng = np.random.default_rng(item_seed(self.seed, self.split, int(index)))
         image = self._background(rng)
         for _ in range(rng.integers(0, self.difficulty.strokes + 1)):
             self._draw_stroke(image, rng)
