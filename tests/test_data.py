@@ -237,7 +237,13 @@ def test_get_dataset_shapes_default():
     assert len(train) == len(val) == 8 and train[0]["image"].shape == (3, 32, 32)
     assert not torch.equal(train[0]["image"], val[0]["image"])
     cropped = get_dataset("shapes", "train", 64, size=4, transform=augment.mae_transform(40))
-    assert cropped[0]["image"].shape == (3, 40, 40) and cropped[0]["foreground"].shape == (40, 40)
+    item = cropped[0]
+    assert item["image"].shape == (3, 40, 40) and item["foreground"].shape == (40, 40)
+    union = torch.zeros(40, 40, dtype=torch.bool)
+    for obj in item["objects"]:
+        assert obj["mask"].shape == (40, 40)
+        union |= obj["mask"]
+    assert torch.equal(union, item["foreground"])  # every mask got the same crop
 
 
 @pytest.mark.parametrize("name", ["cifar10", "stl10", "pets"])

@@ -86,7 +86,11 @@ def _shapes(split, image_size, transform, size=None, **options):
 
 
 class Transformed(Dataset):
-    """A dict-item data set with a v2 transform applied to image and foreground together."""
+    """A dict-item data set with a v2 transform applied to the image and all its masks together.
+
+    The objects' masks follow the crop; their other fields (position, size) and the caption still
+    describe the untransformed image (a flip swaps "left" and "right").
+    """
 
     def __init__(self, dataset, transform):
         self.dataset, self.transform = dataset, transform
@@ -96,10 +100,17 @@ class Transformed(Dataset):
 
     def __getitem__(self, index):
         item = dict(self.dataset[index])
-        if "foreground" in item:
-            item["image"], item["foreground"] = apply(self.transform, item["image"], item["foreground"])
-        else:
+        if "foreground" not in item:
             item["image"] = apply(self.transform, item["image"])
+            return item
+        objects = [dict(o) for o in item.get("objects", [])]
+        masks = torch.stack([item["foreground"]] + [o["mask"] for o in objects])  # (1 + K, H, W)
+        item["image"], masks = apply(self.transform, item["image"], masks)  # one draw for all
+        item["foreground"] = masks[0]
+        for obj, mask in zip(objects, masks[1:]):
+            obj["mask"], obj["area"] = mask, int(mask.sum())
+        if "objects" in item:
+            item["objects"] = objects
         return item
 
 
