@@ -26,6 +26,13 @@ from torch import nn
 
 from course_lib import patches
 from course_lib.blocks import DropPath, Mlp
+from course_lib.train.recipe import register_recipe
+from course_lib.train.supervised import (
+    SupervisedConfig,
+    SupervisedRecipe,
+    SupervisedResNet,
+    SupervisedResNetConfig,
+)
 
 
 @dataclass
@@ -396,7 +403,8 @@ def swin_large(**kw):
 # -- timm → official key layout -----------------------------------------------------------------
 # The one table of differences between timm's and Microsoft's state dicts.
 TIMM_TO_OFFICIAL = [
-    (r"^layers\.(\d+)\.downsample\.", lambda m: f"layers.{int(m.group(1)) - 1}.downsample."),  # end of previous stage
+    # timm merges at the start of stage i, Microsoft at the end of stage i − 1
+    (r"^layers\.(\d+)\.downsample\.", lambda m: f"layers.{int(m.group(1)) - 1}.downsample."),
     (r"^head\.fc\.", lambda m: "head."),  # timm wraps the classifier in a ClassifierHead
 ]
 
@@ -499,3 +507,50 @@ def swin_large_official():
 
 def swin_large_384_official():
     return load_official("swin_large_384")
+
+
+# -- recipes for the training engine (`python -m course_lib.train NAME --help`) -----------------
+# Registered here because `course_lib.train` imports this module to find them; the models stay
+# in course_lib.cnn and above.
+@dataclass
+class NonLocalResNetConfig(SupervisedResNetConfig):
+    nonlocal_stage: int = 1  # 0-based stage that ends with a NonLocalBlock (8 × 8 positions at 64 px)
+
+
+@register_recipe("supervised-resnet-nonlocal")
+class SupervisedNonLocalResNet(SupervisedResNet):
+    """The supervised ResNet baseline with one non-local block: attention tried inside a CNN."""
+
+    Config = NonLocalResNetConfig
+
+    def model_kwargs(self, cfg):
+        return {**super().model_kwargs(cfg), "nonlocal_stages": [cfg.nonlocal_stage]}
+
+
+@dataclass
+class SupervisedSwinConfig(SupervisedConfig):
+    patch_size: int = 2  # 64 px → a 32 × 32 token grid, then 16, 8, 4
+    window_size: int = 4
+    embed_dim: int = 48
+    drop_path: float = 0.1
+    lr: float = 1e-3
+    warmup_epochs: float = 5.0
+
+
+@register_recipe("supervised-swin")
+class SupervisedSwin(SupervisedRecipe):
+    """A small Swin classifying ShapesWorld shapes, to compare with the ViT and the ResNet."""
+
+    Config = SupervisedSwinConfig
+
+    def model_kwargs(self, cfg):
+        return {"img_size": cfg.image_size, "patch_size": cfg.patch_size, "window_size": cfg.window_size,
+                "embed_dim": cfg.embed_dim, "depths": [2, 2, 2, 2], "num_heads": [2, 4, 8, 16],
+                "num_classes": len(self.classes(cfg))}
+
+    def build_model(self, cfg):
+        return SwinTransformer(**self.model_kwargs(cfg), drop_path_rate=cfg.drop_path)
+
+    def card(self, model, cfg):
+        return {"model": {"factory": "course_lib.swin:SwinTransformer", "kwargs": self.model_kwargs(cfg)},
+                "input": self.input_card(cfg)}

@@ -51,3 +51,26 @@ def test_attention_over_positions(subsample, keys):
     assert out.shape == (2, 8, 8, 8)
     assert attn.shape == (2, 64, keys)
     assert torch.allclose(attn.sum(-1), torch.ones(2, 64))
+
+
+def test_resnet_nonlocal_starts_as_the_plain_resnet():
+    from course_lib.cnn import ResNet, resnet_nonlocal
+
+    ours = resnet_nonlocal(num_classes=4, stem_stride=4, nonlocal_stages=(1,)).eval()
+    plain = ResNet(num_classes=4, stem_stride=4).eval()
+    extra = {k for k in ours.state_dict() if k not in plain.state_dict()}
+    assert extra and all(".theta." in k or ".phi." in k or ".g." in k or ".w_z." in k for k in extra)
+    plain.load_state_dict({k: v for k, v in ours.state_dict().items() if k not in extra}, strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), plain(x), atol=1e-6)
+        maps = ours.get_nonlocal_attention(x)
+    assert [tuple(m.shape) for m in maps] == [(2, 64, 64)]  # 8 × 8 positions after stage 2
+
+
+def test_nonlocal_recipe_is_registered():
+    from course_lib.train import get_recipe
+
+    recipe = get_recipe("supervised-resnet-nonlocal")
+    cfg = recipe.Config(nonlocal_stage=2)
+    assert recipe.model_kwargs(cfg)["nonlocal_stages"] == [2]
