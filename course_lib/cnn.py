@@ -40,7 +40,9 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = None
         if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)  # (B, c_out, H/s, W/s)
@@ -64,7 +66,8 @@ class ResNet(nn.Module):
         c_in = w0
         for i, (width, depth) in enumerate(zip(cfg.widths, cfg.depths)):
             stride = 1 if i == 0 else 2
-            blocks = [BasicBlock(c_in if j == 0 else width, width, stride if j == 0 else 1) for j in range(depth)]
+            blocks = [BasicBlock(c_in if j == 0 else width, width, stride if j == 0 else 1)
+                      for j in range(depth)]
             if i in cfg.nonlocal_stages:  # appended last: the keys of the other blocks do not move
                 blocks.append(NonLocalBlock(width))
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))

@@ -106,7 +106,8 @@ def test_download_offline_is_one_sentence(tmp_path, monkeypatch):
 
 def test_download_checks_sha(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda u, d, progress=False: open(d, "w").write("x"))
+    fake = lambda url, dst, progress=False: open(dst, "w").write("x")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake)
     path = ck.download("https://example.invalid/w.pth", sha256="2d711642")  # sha256("x") prefix
     assert path.exists()
     with pytest.raises(ck.CheckpointError, match="does not match"):

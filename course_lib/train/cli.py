@@ -19,7 +19,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises one sentence instead of printing usage and exiting."""
 
     def error(self, message):
-        raise TrainError(f"{message[0].upper()}{message[1:]}: run `python -m course_lib.train {self.prog} --help`.")
+        hint = f"run `python -m course_lib.train {self.prog} --help`"
+        raise TrainError(f"{message[0].upper()}{message[1:]}: {hint}.")
 
 
 def build_parser(recipe):
@@ -82,7 +83,8 @@ def main(argv=None):
             retrain_bundled(argv[1:])
             return 0
         if argv[0].startswith("-"):
-            raise TrainError(f"The first word must be a recipe, not {argv[0]}: usage: {USAGE.splitlines()[0]}.")
+            usage = USAGE.splitlines()[0]
+            raise TrainError(f"The first word must be a recipe, not {argv[0]}: usage: {usage}.")
         summary = _run(argv)
         if summary is not None:
             state = "finished" if summary["finished"] else "stopped"

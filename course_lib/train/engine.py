@@ -183,7 +183,9 @@ def _fit(recipe, cfg, env):
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     if cfg.batch_size % env.world_size:
-        raise TrainError(f"--batch-size {cfg.batch_size} must be divisible by the {env.world_size} processes.")
+        raise TrainError(
+            f"--batch-size {cfg.batch_size} must be divisible by the {env.world_size} processes."
+        )
     run_dir = Path(cfg.out or f"runs/{recipe.name}")
 
     # 1. model, data, optimizer: all from the seed
@@ -191,13 +193,15 @@ def _fit(recipe, cfg, env):
     model = recipe.build_model(cfg)
     train_data, val_data = recipe.build_data(cfg)
     if len(train_data) < cfg.batch_size:
-        raise TrainError(f"The training set has {len(train_data)} items, fewer than one batch ({cfg.batch_size}).")
+        raise TrainError(
+            f"The training set has {len(train_data)} items, fewer than one batch ({cfg.batch_size})."
+        )
     optimizer = recipe.build_optimizer(model, cfg)
     steps_per_epoch = len(train_data) // cfg.batch_size
     total_steps = cfg.steps or max(1, round(cfg.epochs * steps_per_epoch))
 
     # 2. resume, or refuse to overwrite a run
-    step, seconds_before = 0, 0.0
+    step, seconds_before, cpu_before, state_metrics = 0, 0.0, 0.0, {}
     if env.rank == 0:
         remove_partial(run_dir)
     dist.barrier(env)
@@ -206,7 +210,8 @@ def _fit(recipe, cfg, env):
         state = read_state(last)
         check_resumable(state, recipe.name, cfg, last)
         load_run_checkpoint(last, model, optimizer)
-        step, seconds_before = state["step"], state["seconds"]
+        step, seconds_before, cpu_before = state["step"], state["seconds"], state.get("cpu_seconds", 0.0)
+        state_metrics = state.get("metrics", {})  # a finished run resumed again keeps its metrics
     elif last is not None and not cfg.resume:
         raise TrainError(
             f"{run_dir} already holds checkpoints: pass --resume to continue that run, "
@@ -218,13 +223,14 @@ def _fit(recipe, cfg, env):
 
     # 3. the steps
     log = MetricsLog(run_dir / "metrics.jsonl", step, active=env.rank == 0)
-    ctx = Context(cfg=cfg, total_steps=total_steps, device=env.device, rank=env.rank, world_size=env.world_size)
+    ctx = Context(cfg=cfg, total_steps=total_steps, device=env.device, rank=env.rank,
+                  world_size=env.world_size)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if env.device.type == "cuda" and cfg.amp
                 else nullcontext())
     stop = min(total_steps, step + cfg.stop_after) if cfg.stop_after > 0 else total_steps
     bar = tqdm(total=total_steps, initial=step, disable=not cfg.progress or env.rank != 0,
                desc=recipe.name, dynamic_ncols=True)
-    metrics, started = {}, time.time()
+    metrics, started, cpu_started = state_metrics, time.time(), time.process_time()
     batches = batches_from(train_data, recipe, cfg, step, steps_per_epoch, env.rank, env.world_size)
     model.train()
     while step < stop:
@@ -238,7 +244,9 @@ def _fit(recipe, cfg, env):
             out = recipe.training_step(wrapped, to_device(batch, env.device), ctx)
         loss, extra = out if isinstance(out, tuple) else (out, {})
         if not torch.isfinite(loss):
-            raise TrainError(f"The loss became {loss.item()} at step {step}: lower --lr or add --warmup-epochs.")
+            raise TrainError(
+                f"The loss became {loss.item()} at step {step}: lower --lr or add --warmup-epochs."
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip > 0:
@@ -261,13 +269,13 @@ def _fit(recipe, cfg, env):
             metrics = _evaluate(recipe, model, val_data, ctx, env, autocast)
             log.write({"step": step, "epoch": round(step / steps_per_epoch, 3), "split": "val", **metrics})
         if step % cfg.save_every == 0 or step == stop:
-            seconds = seconds_before + time.time() - started
+            seconds = (seconds_before + time.time() - started, cpu_before + time.process_time() - cpu_started)
             _save(run_dir, step, model, optimizer, recipe, cfg, env, seconds, metrics)
     bar.close()
-    seconds = seconds_before + time.time() - started
+    seconds = (seconds_before + time.time() - started, cpu_before + time.process_time() - cpu_started)
     log.plot(recipe.name)
-    summary = {"run_dir": str(run_dir), "step": step, "total_steps": total_steps, "seconds": seconds,
-               "metrics": metrics, "finished": step >= total_steps}
+    summary = {"run_dir": str(run_dir), "step": step, "total_steps": total_steps, "seconds": seconds[0],
+               "cpu_seconds": seconds[1], "metrics": metrics, "finished": step >= total_steps}
     if summary["finished"] and env.rank == 0:
         summary["card"] = _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps)
     dist.barrier(env)
@@ -294,7 +302,8 @@ def _evaluate(recipe, model, val_data, ctx, env, autocast):
 
 def _save(run_dir, step, model, optimizer, recipe, cfg, env, seconds, metrics):
     if env.rank == 0:
-        state = {"recipe": recipe.name, "config": asdict(cfg), "seconds": seconds, "metrics": metrics}
+        state = {"recipe": recipe.name, "config": asdict(cfg), "seconds": seconds[0],
+                 "cpu_seconds": seconds[1], "metrics": metrics}
         save_run_checkpoint(run_dir, step, model, optimizer, state)
     dist.barrier(env)
 
@@ -307,7 +316,8 @@ def _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps):
         "command": command_line(recipe.name, cfg),
         "seed": cfg.seed,
         "config": asdict(cfg),
-        "training": {"seconds": round(seconds, 1), "steps": total_steps, "machine": machine(env.device),
+        "training": {"seconds": round(seconds[0], 1), "cpu_seconds_rank0": round(seconds[1], 1),
+                     "steps": total_steps, "machine": machine(env.device),
                      "device": env.device.type, "processes": env.world_size, "torch": torch.__version__},
         "metrics": metrics,
     }

@@ -102,7 +102,8 @@ def read_state(path):
         return json.loads((Path(path) / "state.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(
-            f"The checkpoint {path} is corrupted ({err}): delete that directory to resume from the one before."
+            f"The checkpoint {path} is corrupted ({err}): "
+            "delete that directory to resume from the one before."
         ) from err
 
 

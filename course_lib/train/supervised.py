@@ -124,7 +124,8 @@ def render_dataset(name, split, image_size, download=False, root=""):
         images.append((batch["image"] * 255).round().to(torch.uint8))  # (b, 3, S, S)
         labels.append(torch.as_tensor(batch["label"]).long())
     rendered = RenderedShapes(torch.cat(images), torch.cat(labels))
-    rendered.classes = list(getattr(data, "classes", [])) or [str(i) for i in range(int(rendered.labels.max()) + 1)]
+    numbered = [str(i) for i in range(int(rendered.labels.max()) + 1)]
+    rendered.classes = list(getattr(data, "classes", [])) or numbered
     return rendered
 
 
@@ -143,7 +144,7 @@ class SupervisedConfig(TrainConfig):
     translate: int = 4  # px
     flip: bool = True
     rotate: bool = True  # quarter turns
-    epochs: float = 30.0
+    epochs: float = 10.0
     batch_size: int = 128
 
 
@@ -194,7 +195,9 @@ def _check_data_name(name):
     from course_lib.data.datasets import DATASETS
 
     if name not in DATASETS and not Path(name).is_dir():
-        raise TrainError(f"Unknown data set {name!r}: choose one of {', '.join(DATASETS)} or an image folder's path.")
+        raise TrainError(
+            f"Unknown data set {name!r}: choose one of {', '.join(DATASETS)} or an image folder's path."
+        )
 
 
 def _shape_names():
@@ -219,7 +222,8 @@ class SupervisedResNet(SupervisedRecipe):
 
     def model_kwargs(self, cfg):
         w = cfg.width
-        return {"num_classes": len(self.classes(cfg)), "widths": [w, 2 * w, 4 * w, 8 * w], "depths": [cfg.blocks] * 4,
+        return {"num_classes": len(self.classes(cfg)), "widths": [w, 2 * w, 4 * w, 8 * w],
+                "depths": [cfg.blocks] * 4,
                 "stem_stride": cfg.stem_stride}
 
     def build_model(self, cfg):
@@ -239,8 +243,14 @@ class SupervisedViTConfig(SupervisedConfig):
     depth: int = 6
     num_heads: int = 3
     drop_path: float = 0.1
+    # ViTs learn shape slowly from scratch: many more images and epochs than the ResNet, sized
+    # for one GPU (python -m course_lib.train supervised-vit --device cuda: ~5 M images seen)
+    train_size: int = 50000
+    epochs: float = 100.0
+    batch_size: int = 512
     lr: float = 1e-3
-    warmup_epochs: float = 5.0
+    warmup_epochs: float = 10.0
+    save_every: int = 1000
 
 
 @register_recipe("supervised-vit")

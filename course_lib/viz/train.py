@@ -39,7 +39,8 @@ def plot_vit_vs_cnn(results):
     ax = fig.subplots()
     for model in sorted({r["model"] for r in results["runs"]}):
         runs = sorted((r for r in results["runs"] if r["model"] == model), key=lambda r: r["train_size"])
-        ax.plot([r["train_size"] for r in runs], [100 * r["test_accuracy"] for r in runs], marker="o", label=model)
+        sizes, accuracies = [r["train_size"] for r in runs], [100 * r["test_accuracy"] for r in runs]
+        ax.plot(sizes, accuracies, marker="o", label=model)
     ax.set_xscale("log")
     ax.axhline(100 / 6, color="grey", ls=":", lw=1, label="chance (6 shapes)")
     ax.set(xlabel="training images", ylabel="test accuracy (%)", ylim=(0, 100),
