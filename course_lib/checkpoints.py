@@ -38,10 +38,17 @@ OFFICIAL = {
     "dino_vits16": "course_lib.dino:dino_vits16_official",
     "dino_vits8": "course_lib.dino:dino_vits8_official",
     "dino_vitb16": "course_lib.dino:dino_vitb16_official",
+    "dino_vitb8": "course_lib.dino:dino_vitb8_official",
     "mae_vit_base": "course_lib.mae:mae_vit_base_official",
+    "mae_vit_large_visualize": "course_lib.mae:mae_vit_large_visualize_official",
     "clip_vit_b32": "course_lib.clip:clip_vit_b32_official",
     "clip_vit_b16": "course_lib.clip:clip_vit_b16_official",
     "swin_tiny": "course_lib.swin:swin_tiny_official",
+    "swin_small": "course_lib.swin:swin_small_official",
+    "swin_base": "course_lib.swin:swin_base_official",
+    "swin_base_384": "course_lib.swin:swin_base_384_official",
+    "swin_large": "course_lib.swin:swin_large_official",
+    "swin_large_384": "course_lib.swin:swin_large_384_official",
 }
 
 
