@@ -221,9 +221,10 @@ def estimate_f0(wave, sample_rate, f_min=50.0, f_max=4000.0, n_harmonics=4, reso
     k = lo + int(hps[lo:hi].argmax())  # the HPS covers f0 up to sample_rate / (2 · n_harmonics)
     for m in range(1, n_harmonics + 1):
         r = 2 * m + 2  # the m-th multiple carries m times the candidate's error of ± 1-2 bins
-        near = spectrum[m * k - r: m * k + r + 1]
+        start = max(m * k - r, 0)
+        near = spectrum[start: m * k + r + 1]
         if near.max() >= 0.1 * spectrum.max():
-            return torch.tensor((m * k - r + int(near.argmax())) * bin_hz)
+            return torch.tensor((start + int(near.argmax())) * bin_hz)
     return (lo + spectrum[lo:hi].argmax()).float() * bin_hz  # no harmonic series: the loudest peak
 
 
@@ -238,7 +239,7 @@ def f0_track(wave, sample_rate, frame_length=1024, hop_length=320, f_max=400.0, 
     energy = frames.pow(2).mean(-1)  # (n,)
     power = torch.fft.rfft(frames * hann_window(frame_length, wave.dtype)).abs() ** 2  # (n, F)
     low = power[:, : int(1000 * frame_length / sample_rate)].sum(-1) / power.sum(-1).clamp(min=1e-20)
-    voiced = (10 * torch.log10(energy / energy.max()) > -quiet_db) & (low > 0.5)
+    voiced = (10 * torch.log10(energy / energy.max().clamp(min=1e-20)) > -quiet_db) & (low > 0.5)
     f0 = torch.stack([estimate_f0(f, sample_rate, f_max=f_max, resolution_hz=2.0) for f in frames])
     times = (torch.arange(len(frames)) * hop_length + frame_length / 2) / sample_rate
     return times, torch.where(voiced, f0, torch.full_like(f0, float("nan")))

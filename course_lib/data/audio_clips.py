@@ -15,6 +15,7 @@ random signal-to-noise ratio. In a spectrogram every class has its own picture: 
 
 import hashlib
 import io
+import os
 import wave as wavelib
 
 import numpy as np
@@ -208,6 +209,8 @@ def read_wav(source, max_seconds=MAX_SECONDS):
     """
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
+    elif isinstance(source, os.PathLike):
+        source = os.fspath(source)  # `wave.open` takes str paths and file objects only
     try:
         with wavelib.open(source, "rb") as f:
             channels, width, rate = f.getnchannels(), f.getsampwidth(), f.getframerate()
