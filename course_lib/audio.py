@@ -22,7 +22,7 @@ from torch import nn
 
 from course_lib.blocks import Block
 from course_lib.positions import resize_grid_table
-from course_lib.train import Recipe, TrainConfig, register_recipe
+from course_lib.train import Recipe, TrainConfig, TrainError, register_recipe
 
 # -- spectrograms from scratch -------------------------------------------------------------------
 
@@ -388,6 +388,10 @@ def ast_tiny(**overrides):
     return make_ast("tiny", **overrides)
 
 
+def ast_small(**overrides):
+    return make_ast("small", **overrides)
+
+
 def ast_base(**overrides):
     return make_ast("base", **overrides)
 
@@ -447,8 +451,15 @@ class ASTRecipe(Recipe):
 
         if cfg.from_vit:
             from course_lib.checkpoints import load_pretrained
+            from course_lib.vit import VisionTransformer
 
-            return ast_from_vit(load_pretrained(cfg.from_vit), num_classes=len(CLASSES))
+            vit = load_pretrained(cfg.from_vit)
+            if not isinstance(vit, VisionTransformer):
+                raise TrainError(f"--from-vit {cfg.from_vit} is a {type(vit).__name__}, not an image "
+                                 "ViT: choose a ViT checkpoint (for example dino_vits16).")
+            return ast_from_vit(vit, num_classes=len(CLASSES))
+        if cfg.preset not in PRESETS:
+            raise TrainError(f"Unknown --preset {cfg.preset!r}: choose one of {sorted(PRESETS)}.")
         return make_ast(cfg.preset, num_classes=len(CLASSES))
 
     def build_data(self, cfg):

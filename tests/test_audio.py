@@ -309,6 +309,13 @@ def test_recipe_from_vit_uses_the_ast_trick(monkeypatch):
     recipe = get_recipe("ast")
     model = recipe.build_model(recipe.make_config(from_vit="any-vit"))
     assert model.config.embed_dim == 192 and model.patch_embed.proj.weight.shape == (192, 1, 16, 16)
+    from course_lib.train import TrainError
+
+    monkeypatch.setattr(course_lib.checkpoints, "load_pretrained", lambda name: torch.nn.Linear(2, 2))
+    with pytest.raises(TrainError, match="not an image ViT"):
+        recipe.build_model(recipe.make_config(from_vit="a-linear"))
+    with pytest.raises(TrainError, match="Unknown --preset"):
+        recipe.build_model(recipe.make_config(preset="giant"))
 
 
 def test_bundled_classifier_card_and_heldout_accuracy():
