@@ -124,7 +124,7 @@ def main():
     a, b, c = st.columns(3)
     a.metric("Length", f"{len(wave) / SAMPLE_RATE:.2f} s")
     b.metric("Peak energy per frame", f"{float(audio.frame_energy_db(window).max()):.1f} dB")
-    c.metric("Estimated f0 (harmonic product spectrum)", f"{f0:.0f} Hz")
+    c.metric("Estimated f0", f"{f0:.0f} Hz", help="Harmonic product spectrum of the loudest second.")
     st.subheader(f"Waveform and spectrogram of {caption}")
     left, right = st.columns(2)
     with left:
