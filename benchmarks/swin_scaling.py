@@ -91,25 +91,32 @@ def peak_bytes(model, x):
 
 
 def seconds(model, x, repeats):
-    """Best wall-clock seconds of one forward pass over `repeats` (after one warm-up): the minimum
-    is the least disturbed by other processes on a shared machine."""
+    """Best time of one forward pass over `repeats` (after one warm-up).
+
+    On CPU this is the process's CPU time (`time.process_time`), which other programs sharing the
+    machine do not inflate; on CUDA it is wall-clock time between synchronizations.
+    """
+    cuda = x.device.type == "cuda"
+    clock = time.perf_counter if cuda else time.process_time
     times = []
     with torch.no_grad():
         for _ in range(repeats + 1):
-            if x.device.type == "cuda":
+            if cuda:
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start = clock()
             model(x)
-            if x.device.type == "cuda":
+            if cuda:
                 torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
+            times.append(clock() - start)
     return float(min(times[1:]))
 
 
 def measure(model, side, device, repeats):
+    """Time, peak memory, then multiply-adds (counted on the meta device: no second real run)."""
     x = torch.randn(1, side * side, C, device=device)
-    return {"seconds": seconds(model, x, repeats), "peak_bytes": int(peak_bytes(model, x)),
-            "macs": int(count_flops(model.cpu(), x.cpu()))}
+    result = {"seconds": seconds(model, x, repeats), "peak_bytes": int(peak_bytes(model, x))}
+    result["macs"] = int(count_flops(model.to("meta"), x.to("meta")))  # the model is used up here
+    return result
 
 
 def slope(xs, ys):
@@ -126,7 +133,6 @@ def run(sides, device, repeats, fit_last):
         for kind, model in (("vit", ViTStage()), ("swin", swin_stage(side))):
             model = model.eval().to(device)
             row[kind] = measure(model, side, device, repeats)
-            model.to(device)
         rows.append(row)
         print(f"side {side:3d}  tokens {side * side:5d}  vit {row['vit']['seconds']:.4f}s "
               f"{row['vit']['peak_bytes'] / 2**20:8.1f} MiB   swin {row['swin']['seconds']:.4f}s "
@@ -143,8 +149,8 @@ def main(argv=None):
     parser.add_argument("--sides", type=int, nargs="+", default=[14, 21, 28, 42, 56, 70, 84],
                         help="token-grid sides (multiples of 7); image side = 4 × side")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--fit-last", type=int, default=3, help="fit the slopes on the largest N sizes")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--fit-last", type=int, default=4, help="fit the slopes on the largest N sizes")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "data" / "results" / "swin_scaling.json"))
     args = parser.parse_args(argv)
@@ -156,6 +162,8 @@ def main(argv=None):
                 f"C={C}, heads={HEADS}, blocks={DEPTH}, window M={M}; slopes of log(metric) vs log(tokens) "
                 f"over the largest {args.fit_last} sizes (1 = linear, 2 = quadratic)",
         "command": " ".join(["python benchmarks/swin_scaling.py", *(sys.argv[1:] if argv is None else argv)]),
+        "clock": "CPU time of the process (min over repeats)" if args.device == "cpu"
+                 else "wall-clock, CUDA synchronized (min over repeats)",
         "machine": {"device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
                     "cpu": platform.processor() or platform.machine(), "threads": args.threads,
                     "torch": torch.__version__},

@@ -270,3 +270,21 @@ def test_figures_render():
     chart = vs.cost_chart([7, 14, 28], measured={"rows": [{"tokens": 49, "vit": {"seconds": 1.0},
                                                            "swin": {"seconds": 1.0}}]})
     assert len(chart.data) == 4
+
+
+# -- the scaling benchmark (its arithmetic, not its speed) ----------------------------------------
+def test_scaling_benchmark_counts():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("swin_scaling", ROOT / "benchmarks" / "swin_scaling.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows, slopes = bench.run([7, 14], "cpu", repeats=1, fit_last=2)
+    C, depth = bench.C, bench.DEPTH
+    for row in rows:
+        hw = row["tokens"]
+        mlp = 8 * hw * C**2  # two linears C → 4C → C
+        assert row["vit"]["macs"] == depth * (row["omega_msa_per_block"] + mlp)
+        assert row["swin"]["macs"] == depth * (row["omega_wmsa_per_block"] + mlp)
+        assert row["vit"]["peak_bytes"] >= bench.HEADS * hw**2 * 4  # one float32 map at least
+    assert slopes["swin"]["macs"] == pytest.approx(1.0)
