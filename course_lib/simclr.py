@@ -16,6 +16,7 @@ augmentation ablation of the paper's Figure 5.
 """
 
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -272,17 +273,31 @@ def clean_images(size, image_size, split, seed=0):
     return data.images.float() / 255, data.labels
 
 
+@lru_cache(maxsize=8)
+def main_object_colors(size, image_size, split, seed=0):
+    """(size,) index into ShapesWorld.COLORS of each image's largest object (not the label)."""
+    from course_lib.data.shapes import ShapesWorld
+
+    world = ShapesWorld(size, image_size=image_size, seed=seed, split=split)
+    colors = [world.render(i)[1][0]["color"] for i in range(size)]  # objects come largest first
+    return torch.tensor([ShapesWorld.COLORS.index(c) for c in colors])
+
+
 class ProbeData(Dataset):
     """What the frozen-feature evaluation needs: clean images of three ShapesWorld splits.
 
     The k-NN classifier and the linear probe are fitted on `probe_size` training images, scored on
-    the `val` split (used for choices, such as the temperature) and on the `test` split.
+    the `val` split (used for choices, such as the temperature) and on the `test` split. The
+    colour of each image's largest object is a second, diagnostic label: how much colour does h
+    keep, when the label (the shape) does not depend on it?
     """
 
     def __init__(self, probe_size, val_size, image_size, seed=0):
         self.fit = clean_images(probe_size, image_size, "train", seed)
         self.val = clean_images(val_size, image_size, "val", seed)
         self.test = clean_images(val_size, image_size, "test", seed)
+        self.fit_colors = main_object_colors(probe_size, image_size, "train", seed)
+        self.val_colors = main_object_colors(val_size, image_size, "val", seed)
 
     def __len__(self):
         return len(self.val[1])
@@ -303,6 +318,8 @@ def probe_metrics(model, probe, device="cpu", mean=SHAPES_MEAN, std=SHAPES_STD):
         metrics[prefix + "knn_top1"] = knn_accuracy(fit_h, probe.fit[1], h, labels)
         with torch.enable_grad():  # the engine evaluates under no_grad; the probe is trained
             metrics[prefix + "linear_top1"] = linear_probe_accuracy(fit_h, probe.fit[1], h, labels)
+        if split == "val":
+            metrics["color_knn_top1"] = knn_accuracy(fit_h, probe.fit_colors, h, probe.val_colors)
     return metrics
 
 
@@ -320,6 +337,7 @@ class ContrastiveTrainConfig(TrainConfig):
     margin: float = 0.2
     crop: bool = True  # augmentation families, for the ablation
     color: bool = True
+    color_strength: float = 0.5  # s of the colour distortion (the paper: 1.0 ImageNet, 0.5 CIFAR)
     train_size: int = 4096  # ShapesWorld training images (rendered once)
     data_seed: int = 0
     probe_size: int = 2048  # clean training images the k-NN and the linear probe are fitted on
@@ -357,7 +375,8 @@ class SimCLRRecipe(Recipe):
         cfg = ctx.cfg
         images = batch["image"].float() / 255  # (B, 3, S, S) in [0, 1]
         B = images.shape[0]
-        view_a, view_b = TwoViews(cfg.image_size, cfg.crop, cfg.color)(images)  # (B, 3, S, S) each
+        two_views = TwoViews(cfg.image_size, cfg.crop, cfg.color, strength=cfg.color_strength)
+        view_a, view_b = two_views(images)  # (B, 3, S, S) each
         x = standardize(torch.cat([view_a, view_b]))  # (2B, 3, S, S)
         z = model(x, project=True)  # (2B, proj_dim); one pass, through the DDP wrapper
         # With DDP each process contrasts its own B / world_size images (no all-gather).

@@ -77,10 +77,10 @@ def test_color_only_views_keep_geometry():
 def test_training_step_lowers_the_loss():
     """A few steps on fixed views: NT-Xent must go down (the model can learn at all)."""
     model = simclr_vit(**{k: v for k, v in TINY_VIT.items() if k != "encoder"})
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     a, b = torch.rand(8, 3, 32, 32), torch.rand(8, 3, 32, 32)
     first = model.loss(a, b).item()
-    for _ in range(15):
+    for _ in range(8):
         loss = model.loss(a, b)
         opt.zero_grad()
         loss.backward()

@@ -134,23 +134,29 @@ def similarity_matrix_figure(z_a, z_b, temperature=0.5):
 
 
 # -- the experiments -----------------------------------------------------------------------------
-def sweep_figure(rows, x, title, metrics=("knn_top1", "linear_top1"), baselines=None, log_x=False):
+def sweep_figure(rows, x, title, metrics=("knn_top1", "linear_top1"), baselines=None, log_x=False,
+                 chance=None):
     """One experiment: accuracy of each arm (matplotlib).
 
     Args:
         rows: list of dicts, each with the key `x` (the arm: a number or a name) and `metrics`.
         baselines: optional {name: accuracy} drawn as horizontal lines (random init, supervised).
+        chance: optional accuracy of guessing (1 / classes), drawn dotted.
     """
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    numeric = all(isinstance(r[x], (int, float)) for r in rows)
+    rows = sorted(rows, key=lambda r: r[x]) if numeric else rows
     arms = [r[x] for r in rows]
-    numeric = all(isinstance(a, (int, float)) for a in arms)
     pos = arms if numeric else list(range(len(arms)))
     for m in metrics:
         ax.plot(pos, [100 * r[m] for r in rows], "o-" if numeric else "o", label=m.replace("_", " "))
     for i, (name, acc) in enumerate((baselines or {}).items()):
         ax.axhline(100 * acc, ls="--", lw=1, color=f"C{i + 3}", label=name)
+    if chance:
+        ax.axhline(100 * chance, ls=":", lw=1, color="grey", label="chance")
+    ax.set_ylim(0, 100 * max([r[m] for r in rows for m in metrics] + list((baselines or {}).values())) + 10)
     if log_x and numeric:
         ax.set_xscale("log", base=2)
     if numeric:
