@@ -308,9 +308,18 @@ class SwinTransformer(nn.Module):
         self.head = nn.Linear(self.num_features, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
         self.apply(init_weights)
 
+    def embed(self, x):
+        """(B, C, H, W) → patch tokens (B, H/p · W/p, C); the image must have the configured size."""
+        size = self.config.img_size
+        if tuple(x.shape[-2:]) != (size, size):
+            raise ValueError(f"This Swin was built for {size}×{size} images (its windows and masks depend "
+                             f"on it), got {x.shape[-2]}×{x.shape[-1]}: resize the input or build the "
+                             f"model with img_size={x.shape[-1]}.")
+        return self.patch_embed(x)
+
     def forward_features(self, x):
         """(B, C, H, W) → normalized last-stage tokens (B, h·w, 8C)."""
-        x = self.patch_embed(x)  # (B, H/4 · W/4, C)
+        x = self.embed(x)  # (B, H/4 · W/4, C)
         for layer in self.layers:
             x = layer(x)
         return self.norm(x)
@@ -324,7 +333,7 @@ class SwinTransformer(nn.Module):
 
     def get_window_attention(self, x, stage=0, block=0):
         """Window attention maps of one block: (B·nW, heads, M², M²), windows in row order."""
-        x = self.patch_embed(x)
+        x = self.embed(x)
         for i, layer in enumerate(self.layers[:stage + 1]):
             blocks = layer.blocks if i < stage else layer.blocks[:block]
             for blk in blocks:

@@ -139,6 +139,8 @@ def test_small_images_and_clear_errors():
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
     assert model.get_window_attention(torch.randn(1, 3, 64, 64), stage=0, block=1).shape == (16, 3, 16, 16)
     assert model.get_window_attention(torch.randn(1, 3, 64, 64), stage=3, block=1).shape == (1, 24, 4, 4)
+    with pytest.raises(ValueError, match="built for 64×64 images"):
+        model(torch.randn(1, 3, 96, 96))
     with pytest.raises(ValueError, match="multiple of"):
         swin_tiny(img_size=100)
     with pytest.raises(ValueError, match="window"):
