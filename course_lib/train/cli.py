@@ -50,14 +50,16 @@ def parse(recipe, argv):
 
 def retrain_bundled(extra):
     """Retrain every bundled checkpoint with the command in its card (+ `extra` options)."""
-    names = list_pretrained("bundled")
-    for name in names:
-        words = shlex.split(card(name)["command"])
+    retrained = []
+    for name in list_pretrained("bundled"):
+        words = shlex.split(card(name).get("command", ""))
         if words[:3] != ["python", "-m", "course_lib.train"]:
-            raise TrainError(f"The card of {name} has no `python -m course_lib.train` command to rerun.")
-        argv = words[3:] + ["--out", f"runs/bundled/{name}", "--resume"] + extra
-        _run(argv)
-    return names
+            print(f"skipping {name}: its card has no `python -m course_lib.train` command", file=sys.stderr)
+            continue
+        print(f"retraining {name}: {' '.join(words)}", file=sys.stderr)
+        _run(words[3:] + ["--out", f"runs/bundled/{name}", "--resume"] + extra)
+        retrained.append(name)
+    return retrained
 
 
 def _run(argv):

@@ -212,6 +212,7 @@ class SupervisedResNetConfig(SupervisedConfig):
     blocks: int = 1  # BasicBlocks per stage
     stem_stride: int = 4  # 4×4 patchify stem: the first stage runs at 16×16 (6× faster than stride 2)
     lr: float = 2e-3
+    epochs: float = 16.0  # 10 epochs reached 89.6% test accuracy, short of the 90% asked for
 
 
 @register_recipe("supervised-resnet")

@@ -20,12 +20,13 @@ def plot_metrics(rows, title=""):
     ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1)
     ax_loss.set(xlabel="step", ylabel="training loss", title=title)
     names = sorted({k for r in evals for k in r} - {"step", "epoch", "split"})
-    for name in names:
+    for name in names:  # evaluation losses beside the training loss, other metrics on the right
         points = [(r["step"], r[name]) for r in evals if name in r]
-        ax_eval.plot(*zip(*points), marker=".", label=name)
+        (ax_loss if "loss" in name else ax_eval).plot(*zip(*points), marker="o", ms=3, label=name)
     ax_eval.set(xlabel="step", title="evaluation")
-    if names:
-        ax_eval.legend(fontsize=8)
+    for ax in (ax_loss, ax_eval):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     return fig
 
 
