@@ -318,7 +318,7 @@ class Reconstruction:
     """The four panels of the MAE demo, as images (B, 3, H, W) in [0, 1], and the errors."""
 
     original: torch.Tensor
-    masked: torch.Tensor  # removed patches shown grey
+    masked: torch.Tensor  # removed patches shown dark grey
     reconstruction: torch.Tensor  # the decoder's prediction for every patch
     pasted: torch.Tensor  # reconstruction where removed, the original where visible
     mask: torch.Tensor  # (B, L) 1 = removed
@@ -350,7 +350,7 @@ def unnormalize_with_visible(pred, target, mask, eps=1e-6):
 
 @torch.no_grad()
 def reconstruct(model, images, mask_ratio=0.75, noise=None, mask=None, mean=IMAGENET_MEAN,
-                std=IMAGENET_STD, grey=0.5):
+                std=IMAGENET_STD, grey=0.15):
     """Mask, encode, decode: the four panels of the MAE demo.
 
     Args:

@@ -413,3 +413,43 @@ def np_rand_image(size=80):
     import numpy as np
 
     return np.random.default_rng(0).random((size, size, 3))
+
+
+# -- the bundled checkpoint -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundled():
+    from course_lib.checkpoints import card, load_pretrained
+
+    return load_pretrained("mae-vit-shapes"), card("mae-vit-shapes")
+
+
+def test_bundled_mae_fills_holes_better_than_the_visible_mean(bundled):
+    from course_lib.data import ShapesWorld
+
+    model, info = bundled
+    world = ShapesWorld(32, image_size=64, split="test")
+    images = torch.stack([world[i]["image"] for i in range(32)])  # (32, 3, 64, 64)
+    noise = torch.rand(32, 64, generator=torch.Generator().manual_seed(0))
+    norm = {"mean": info["input"]["mean"], "std": info["input"]["std"]}
+    rec = M.reconstruct(model, images, 0.75, noise=noise, **norm)
+    pixels = patchify(images, 8).reshape(32, 64, 64, 3)  # (B, L, p*p, 3)
+    visible = (1 - rec.mask)[:, :, None, None]  # (B, L, 1, 1)
+    colour = (pixels * visible).sum((1, 2)) / (visible.sum((1, 2)) * 64)  # (B, 3) mean visible colour
+    fill_error = ((pixels - colour[:, None, None]) ** 2).mean((2, 3))  # (B, L)
+    fill_mse = (fill_error * rec.mask).sum(1) / rec.mask.sum(1)  # (B,)
+    assert rec.pixel_mse.mean() < 0.8 * fill_mse.mean()
+
+
+def test_bundled_card_is_true(bundled):
+    from course_lib.train.supervised import render_shapes
+
+    model, info = bundled
+    metrics = info["metrics"]
+    assert metrics["linear_probe"] > 1 / 6 and "linear_probe_random_init" in metrics
+    cfg = info["config"]
+    test = render_shapes(cfg["probe_test"], cfg["image_size"], cfg["data_seed"], "test", cfg["difficulty"])
+    images = test.images.float() / 255.0
+    noise = torch.rand(len(images), 64, generator=torch.Generator().manual_seed(0))
+    norm = {"mean": info["input"]["mean"], "std": info["input"]["std"]}
+    rec = M.reconstruct(model, images, 0.75, noise=noise, **norm)
+    assert rec.loss == pytest.approx(metrics["masked_mse_75"], rel=1e-3)
