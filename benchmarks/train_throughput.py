@@ -11,6 +11,7 @@ FLOPs, so a model reaches  images/s × 3 × 2 × multiply-adds  FLOP/s.
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -84,7 +85,9 @@ def main(argv=None):
     peak = matmul_peak(device)
     result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else
               f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads",
-              "matmul_peak_gflops": round(peak / 1e9, 1), "batch_size": args.batch_size, "models": {}}
+              "matmul_peak_gflops": round(peak / 1e9, 1), "batch_size": args.batch_size, "models": {},
+              # on a shared machine both the peak and the models get the same share of the CPU
+              "load_average_1min": round(os.getloadavg()[0], 1)}
     for name, options in BASELINES.items():
         images_per_s, macs, params = train_images_per_s(name, options, device, args.batch_size, args.steps)
         achieved = images_per_s * 3 * 2 * macs

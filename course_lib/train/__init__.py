@@ -32,6 +32,10 @@ A method module registers its recipes with a decorator, in its own file:
         def export(self, model):           # optional: the module whose weights are bundled
             return model.student.backbone  #   (default: the whole model)
 
+A dataset may define `get_batch(indices)` → a ready batch: the engine then skips per-item
+fetching and collating (fast for tensors already in memory; it must be deterministic, and any
+augmentation then belongs in training_step, seeded by the step as the supervised recipes do).
+
 Optional hooks: `collate(items)` (default: torch's default_collate), `build_optimizer(model,
 cfg)` (default: AdamW, no weight decay on biases, norms and tables; a param group may carry
 "lr_scale"), `after_step(model, ctx)` (e.g. the EMA teacher update, after optimizer.step()).

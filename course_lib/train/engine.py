@@ -62,7 +62,7 @@ class EpochBatches(Dataset):
             return self.data.get_batch(indices)
         items = []
         for i in indices:
-            torch.manual_seed(mix_seed(self.seed, self.epoch, i))
+            torch.default_generator.manual_seed(mix_seed(self.seed, self.epoch, i))  # CPU only: cheap
             items.append(self.data[i])
         return self.recipe.collate(items)
 
