@@ -15,7 +15,7 @@ drawn independently for every image of the batch. Its `crop` and `color` switche
 augmentation ablation of the paper's Figure 5.
 """
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -224,11 +224,6 @@ def simclr_resnet(**overrides):
 def simclr_vit(**overrides):
     """A SimCLR model with a small ViT encoder (patch 8 on 64 × 64 ShapesWorld images)."""
     return SimCLR(SimCLRConfig(encoder="vit"), **overrides)
-
-
-def config_dict(model):
-    """The model's config as a plain dict (for model cards)."""
-    return asdict(model.config)
 
 
 # -- evaluation: h = f(x), frozen -----------------------------------------------------------------

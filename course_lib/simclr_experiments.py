@@ -7,6 +7,7 @@
     python -m course_lib.simclr_experiments color_strength  # colour distortion s ∈ {0.25, 0.5, 1}
     python -m course_lib.simclr_experiments baselines     # random init and supervised, same encoder
     python -m course_lib.simclr_experiments plots         # redraw every figure from its JSON
+    python -m course_lib.simclr_experiments card          # baselines into the bundled SimCLR card
 
 Every arm is one run of a recipe (its exact `python -m course_lib.train ...` line is recorded)
 with the same encoder, data, epochs and evaluation; only the option under study changes. The
@@ -188,6 +189,36 @@ def replot():
             plot(result).savefig(path.with_suffix(".png"), dpi=110)
 
 
+def annotate_card(name="simclr-resnet-shapes"):
+    """Put the baselines beside a bundled SimCLR card's metrics, all probed the same way.
+
+    Adds `baselines`: random init and supervised training of the same encoder (from
+    contrastive_baselines.json) and, when bundled, the larger `supervised-resnet-shapes`.
+    """
+    from course_lib.checkpoints import CHECKPOINT_DIR, card, list_pretrained, load_pretrained, write_json
+    from course_lib.simclr import ProbeData, probe_metrics
+
+    info = card(name)
+    cfg = info["config"]
+    baselines = {}
+    path = RESULTS / "contrastive_baselines.json"
+    if path.exists():
+        result = json.loads(path.read_text())
+        for row in result["rows"]:
+            keep = {k: v for k, v in row.items() if k.endswith("top1") or k == "command"}
+            baselines[f"{row['arm']} (same encoder, {result['common']['epochs']:g} epochs)"] = keep
+    if "supervised-resnet-shapes" in list_pretrained("bundled"):
+        probe = ProbeData(cfg["probe_size"], cfg["val_size"], cfg["image_size"], cfg["data_seed"])
+        metrics = probe_metrics(load_pretrained("supervised-resnet-shapes"), probe)
+        baselines["supervised-resnet-shapes (bundled)"] = {k: round(v, 4) for k, v in metrics.items()}
+    info["baselines"] = baselines
+    info["evaluation"] = ("k-NN (k = 20, cosine, DINO's weighted vote) and a linear probe on the frozen h, "
+                          f"fitted on {cfg['probe_size']} clean training images, scored on {cfg['val_size']} "
+                          "val and test images; color_knn_top1: k-NN for the colour of the largest object.")
+    write_json(CHECKPOINT_DIR / f"{name}.json", info)
+    return info
+
+
 def _flags(common):
     return " ".join(f"--{k.replace('_', '-')} {v}" for k, v in common.items())
 
@@ -195,7 +226,7 @@ def _flags(common):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=[*EXPERIMENTS, "baselines", "plots"])
+    parser.add_argument("name", choices=[*EXPERIMENTS, "baselines", "plots", "card"])
     parser.add_argument("--epochs", type=float, default=10.0)
     parser.add_argument("--train-size", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=0)
@@ -205,6 +236,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.name == "plots":
         return replot()
+    if args.name == "card":
+        return log.info("%s", annotate_card()["baselines"])
     common = {"epochs": args.epochs, "train_size": args.train_size, "seed": args.seed, "device": args.device,
               "threads": args.threads}
     result = run(args.name, common)

@@ -211,6 +211,8 @@ def test_page_query_and_views_controls():
     assert not at.exception and at.metric
     at.number_input(key="query").set_value(5).run()
     assert not at.exception
+    at.radio[0].set_value("colour of the largest object").run()
+    assert not at.exception and len(at.metric) == 2
     at.checkbox[0].uncheck().run()
     at.button[0].click().run()
     assert not at.exception

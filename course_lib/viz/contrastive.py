@@ -20,13 +20,15 @@ def pca_2d(h):
     return x @ v[:2].T  # (n, 2)
 
 
-def embedding_scatter(coords, labels, class_names, title="", hover=None, highlight=None):
+def embedding_scatter(coords, labels, class_names, title="", hover=None, highlight=None, class_colors=None,
+                      legend_title="label"):
     """Interactive 2-D scatter coloured by label (plotly).
 
     Args:
         coords: (n, 2); labels: (n,) ints into `class_names`; hover: n strings (e.g. captions).
         highlight: optional list of indices drawn as large outlined markers (a query and its
             neighbours).
+        class_colors: optional CSS colour per class (default: plotly's palette).
     """
     import plotly.graph_objects as go
 
@@ -36,7 +38,9 @@ def embedding_scatter(coords, labels, class_names, title="", hover=None, highlig
         idx = [i for i, y in enumerate(labels) if y == c]
         fig.add_trace(go.Scatter(
             x=[coords[i][0] for i in idx], y=[coords[i][1] for i in idx], mode="markers", name=name,
-            marker=dict(size=7, opacity=0.8), customdata=idx,
+            marker=dict(size=7, opacity=0.8, color=class_colors[c] if class_colors else None,
+                        line=dict(width=0.5, color="grey") if class_colors else None),
+            customdata=idx,
             text=[hover[i] for i in idx] if hover else None,
             hovertemplate="#%{customdata}: %{text}<extra>" + name + "</extra>" if hover else None,
         ))
@@ -47,7 +51,7 @@ def embedding_scatter(coords, labels, class_names, title="", hover=None, highlig
             marker=dict(size=14, color="rgba(0,0,0,0)", line=dict(width=2, color="black")),
         ))
     fig.update_layout(title=title, xaxis_title="PC 1", yaxis_title="PC 2", height=520,
-                      legend_title="label", margin=dict(l=10, r=10, t=40, b=10))
+                      legend_title=legend_title, margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 

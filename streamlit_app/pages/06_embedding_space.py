@@ -14,13 +14,11 @@ import torch  # noqa: E402
 from common import sample_images, show_error, to_numpy_image  # noqa: E402
 
 SIMCLR = "simclr-resnet-shapes"
-TRIPLET = "simclr-triplet-resnet-shapes"
 SUPERVISED = ("supervised-resnet-shapes", "supervised-vit-shapes")
 ENCODERS = {
     "Random init (untrained ResNet)": None,
     "Supervised (trained with labels)": SUPERVISED,
     "SimCLR (NT-Xent, no labels)": (SIMCLR,),
-    "Triplet loss (no labels)": (TRIPLET,),
 }
 NEIGHBOURS = 8
 
@@ -58,7 +56,8 @@ def _bundled_image_size():
 
 @st.cache_data(show_spinner="Embedding held-out images…")
 def embedding(choice, n):
-    """(coords (n, 2), h (n, F), labels (n,), captions) for n held-out images."""
+    """(coords (n, 2), h (n, F), labels (n,), colours (n,), captions) for n held-out images."""
+    from course_lib.data.shapes import ShapesWorld
     from course_lib.simclr import embed
     from course_lib.viz.contrastive import pca_2d
 
@@ -66,7 +65,9 @@ def embedding(choice, n):
     images, items = sample_images(n, size)
     h = embed(model, images)  # (n, F)
     labels = torch.tensor([it["label"] for it in items])
-    return pca_2d(h), h, labels, [it["caption"] for it in items]
+    main_colors = [max(it["objects"], key=lambda o: o["area"])["color"] for it in items]
+    colors = torch.tensor([ShapesWorld.COLORS.index(c) for c in main_colors])
+    return pca_2d(h), h, labels, colors, [it["caption"] for it in items]
 
 
 def knn_leave_one_out(h, labels, k=20):
@@ -85,8 +86,9 @@ def select_point():
         st.session_state["query"] = int(points[0]["customdata"])
 
 
-def embedding_panel(shape_names):
+def embedding_panel():
     from course_lib.checkpoints import CheckpointError
+    from course_lib.data.shapes import COLOR_RGB, ShapesWorld
     from course_lib.simclr import nearest_neighbours
     from course_lib.viz.contrastive import embedding_scatter
 
@@ -94,17 +96,28 @@ def embedding_panel(shape_names):
     choice = col_a.selectbox("Encoder", list(ENCODERS), index=2)
     n = col_b.select_slider("Held-out images", [200, 400, 800], value=400)
     try:
-        coords, h, labels, captions = embedding(choice, n)
+        coords, h, labels, colors, captions = embedding(choice, n)
     except (CheckpointError, ImportError) as err:
         show_error(str(err))
         return
-    st.metric(f"20-NN accuracy among these {n} images", f"{100 * knn_leave_one_out(h, labels):.1f} %")
+    by_color = st.radio("Colour the points by", ["shape (the label)", "colour of the largest object"],
+                        horizontal=True) != "shape (the label)"
+    m1, m2 = st.columns(2)
+    m1.metric(f"20-NN shape accuracy among these {n} images", f"{100 * knn_leave_one_out(h, labels):.1f} %")
+    m2.metric("20-NN colour accuracy (not the label)", f"{100 * knn_leave_one_out(h, colors):.1f} %",
+              help="How much colour h keeps. The label never depends on colour.")
     if st.session_state.get("query", 0) >= n:
         st.session_state["query"] = 0
     query = st.number_input("Query image (or click a point)", 0, n - 1, key="query")
     idx, sims = nearest_neighbours(h, query, NEIGHBOURS)
-    fig = embedding_scatter(coords, labels, shape_names, title=f"{choice}: principal axes of h",
-                            hover=captions, highlight=[query, *idx.tolist()])
+    if by_color:
+        palette = [f"rgb{tuple(int(255 * v) for v in COLOR_RGB[c])}" for c in ShapesWorld.COLORS]
+        fig = embedding_scatter(coords, colors, ShapesWorld.COLORS, title=f"{choice}: principal axes of h",
+                                hover=captions, highlight=[query, *idx.tolist()], class_colors=palette,
+                                legend_title="colour")
+    else:
+        fig = embedding_scatter(coords, labels, ShapesWorld.SHAPES, title=f"{choice}: principal axes of h",
+                                hover=captions, highlight=[query, *idx.tolist()])
     st.plotly_chart(fig, key="scatter", on_select=select_point, selection_mode="points")
     images, _ = sample_images(n, load_encoder(choice)[1])
     st.caption(f"Query #{query}: {captions[query]}. Its {NEIGHBOURS} nearest neighbours (cosine of h):")
@@ -137,9 +150,9 @@ st.write("Each dot is a held-out ShapesWorld image, placed by the two principal 
          "representation h = f(x) and coloured by its label (the shape of its largest object). "
          "A good self-supervised encoder groups images by shape without ever seeing a label.")
 try:
-    from course_lib.data.shapes import ShapesWorld
+    from course_lib.data import shapes  # noqa: F401
 except ImportError:
     show_error("ShapesWorld is not available in this checkout: update course_lib.")
 else:
-    embedding_panel(list(ShapesWorld.SHAPES))
+    embedding_panel()
     views_panel()
