@@ -66,11 +66,13 @@ if image is not None:
     mask = noise = None
     if by_hand:
         with left:
-            st.caption("Box- or lasso-select patches on the image (double-click to clear), or list them.")
             typed = st.multiselect("Masked patches (row-major index)", list(range(L)), key="mae_typed")
-            event = st.plotly_chart(patch_picker_figure(image, p, typed), on_select="rerun",
+        with right:
+            st.caption("Box- or lasso-select the patches to remove (double-click to clear), or list them "
+                       "on the left.")
+            event = st.plotly_chart(patch_picker_figure(image, p, typed, height=300), on_select="rerun",
                                     selection_mode=("points", "box", "lasso"), key="mae_picker")
-            chosen = picked_patches(event, typed)
+        chosen = picked_patches(event, typed)
         mask = torch.zeros(1, L)
         mask[0, chosen] = 1.0
     else:
