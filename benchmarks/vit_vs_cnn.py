@@ -5,16 +5,18 @@ ShapesWorld subsets of growing size. Every run sees the same number of training 
 (`--images-seen`, so small sets are repeated for more epochs): the same compute per size.
 The results go to data/results/vit_vs_cnn.json (with this command) and vit_vs_cnn.png.
 
-    python benchmarks/vit_vs_cnn.py                       # the recorded run (CPU)
+    python benchmarks/vit_vs_cnn.py --jobs 4              # the recorded run (CPU, 4 processes)
     python benchmarks/vit_vs_cnn.py --sizes 500 2000 --images-seen 4096 --out /tmp/quick
 """
 
 import argparse
 import json
+import multiprocessing as mp
 import platform
 import shlex
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -56,13 +58,14 @@ def run_one(recipe_name, options, size, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000, 32000])
-    parser.add_argument("--images-seen", type=int, default=48_000)
+    parser.add_argument("--images-seen", type=int, default=65_536)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at the same time (processes)")
     parser.add_argument("--runs", default="runs/vit_vs_cnn")
     parser.add_argument("--out", default=str(REPO / "data" / "results" / "vit_vs_cnn"))
     args = parser.parse_args(argv)
@@ -79,10 +82,13 @@ def main(argv=None):
         "runs": [],
     }
     started = time.time()
-    for size in args.sizes:
-        for label, (recipe_name, options) in MODELS.items():
-            run = run_one(recipe_name, options, size, args)
-            results["runs"].append({"model": label, "train_size": size, **run})
+    todo = [(label, size) for size in args.sizes for label in MODELS]
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(run_one, *MODELS[label], size, args): (label, size) for label, size in todo}
+        for future in as_completed(futures):  # record each run as soon as it ends
+            label, size = futures[future]
+            results["runs"].append({"model": label, "train_size": size, **future.result()})
+            results["runs"].sort(key=lambda r: (r["train_size"], r["model"]))
             write(results, args.out, started)
     return results
 

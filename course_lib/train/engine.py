@@ -6,6 +6,7 @@ for the recipe API and for why every random draw is a function of the seed.
 
 import json
 import math
+import os
 import platform
 import time
 from contextlib import nullcontext
@@ -125,6 +126,11 @@ def machine(device):
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} ({platform.machine()})"
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def load_average():
+    """The 1-minute load average (None where the OS has none, e.g. Windows)."""
+    return round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None
 
 
 def check_resumable(state, recipe_name, cfg, path):
@@ -318,7 +324,9 @@ def _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps):
         "config": asdict(cfg),
         "training": {"seconds": round(seconds[0], 1), "cpu_seconds_rank0": round(seconds[1], 1),
                      "steps": total_steps, "machine": machine(env.device),
-                     "device": env.device.type, "processes": env.world_size, "torch": torch.__version__},
+                     "device": env.device.type, "processes": env.world_size, "torch": torch.__version__,
+                     # wall-clock vs CPU seconds: on a shared machine the load explains the gap
+                     "load_average_1min": load_average()},
         "metrics": metrics,
     }
     exported = recipe.export(model)
