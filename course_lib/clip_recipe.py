@@ -8,9 +8,10 @@ batch of n pairs gives an n × n similarity matrix whose diagonal `clip_loss` pu
 train split never shows six colour × shape pairs (ShapesWorld.HELD_OUT), so the evaluation can
 ask whether CLIP composes "purple" and "circle" it only saw apart.
 
-Metrics (held-out images, one object each, zero-shot with prompt ensembling): shape (6-way),
-colour (12-way), colour+shape (72-way), the same 72-way on the never-seen compositions; the
-colour+shape accuracy without a template, with one, and with an ensemble; retrieval R@1 / R@5
+Metrics (test images, one object each, zero-shot with the ensemble of prompts "a large {}" and
+"a small {}" over the 72 colour × shape names): colour+shape (72-way), shape and colour (the
+72 probabilities summed per shape or colour), the same on the never-seen compositions; the
+colour+shape accuracy without a template, with one, and with the ensemble; retrieval R@1 / R@5
 in galleries of 100 test pairs of 1–2 objects.
 """
 
@@ -43,7 +44,7 @@ PROMPT_WORDS = ("photo", "picture", "image", "an", "shape", "object", "with", "i
 PROMPTS = {
     "no_template": ("{}",),
     "template": ("a {}",),
-    "ensemble": ("a {}", "a large {}", "a small {}"),
+    "ensemble": ("a large {}", "a small {}"),  # captions always give a size: average over it
 }
 
 
@@ -204,44 +205,66 @@ def image_features(model, data, device, chunk=500):
     return torch.cat(out).float()
 
 
-def zero_shot_accuracy(model, tokenizer, feats, targets, classnames, templates):
-    """Fraction of images whose best class (prompt embeddings, `templates`) is the target index."""
-    text = class_embeddings(model, tokenizer, classnames, templates).float()  # (C, E)
-    predicted = (feats @ text.T).argmax(-1).cpu()  # (N,)
-    return (predicted == torch.as_tensor(targets)).float().mean().item()
-
-
-def shapes_tasks(data):
-    """Per task: (classnames, templates, target per image) for one-object images."""
+def targets_of(data):
+    """Per one-object image: (shape index, colour index, composition index into `compositions()`)."""
     from course_lib.data import ShapesWorld
 
     shapes, colors = ShapesWorld.SHAPES, ShapesWorld.COLORS
-    pairs = [f"{c} {s}" for c in colors for s in shapes]
     first = [objs[0] for objs in data.objects]
-    return {
-        "shape": (shapes, PROMPTS["ensemble"], [shapes.index(o["shape"]) for o in first]),
-        # a colour alone: ensemble over every shape it could have
-        "color": (colors, tuple(f"a {{}} {s}" for s in shapes), [colors.index(o["color"]) for o in first]),
-        "color_shape": (pairs, PROMPTS["ensemble"],
-                        [pairs.index(f"{o['color']} {o['shape']}") for o in first]),
-    }
+    shape = torch.tensor([shapes.index(o["shape"]) for o in first])
+    color = torch.tensor([colors.index(o["color"]) for o in first])
+    return shape, color, color * len(shapes) + shape
+
+
+def compositions():
+    """The 72 class names "red circle", ... colour-major (index = colour · 6 + shape)."""
+    from course_lib.data import ShapesWorld
+
+    return [f"{c} {s}" for c in ShapesWorld.COLORS for s in ShapesWorld.SHAPES]
+
+
+@torch.no_grad()
+def zero_shot_predictions(model, tokenizer, feats, templates=PROMPTS["ensemble"]):
+    """Zero-shot over the 72 colour × shape prompts, and shape and colour by summing their
+    probabilities (captions always name both, so "a circle" alone is unlike any training text).
+
+    Returns:
+        {"color_shape": (N,), "shape": (N,), "color": (N,)} predicted indices.
+    """
+    from course_lib.data import ShapesWorld
+
+    text = class_embeddings(model, tokenizer, compositions(), templates).float()  # (72, E)
+    probs = (model.temperature_scale().float() * feats @ text.T).softmax(-1).cpu()  # (N, 72)
+    per_pair = probs.view(len(feats), len(ShapesWorld.COLORS), len(ShapesWorld.SHAPES))  # (N, 12, 6)
+    return {"color_shape": probs.argmax(-1), "shape": per_pair.sum(1).argmax(-1),
+            "color": per_pair.sum(2).argmax(-1)}
+
+
+def accuracy(predicted, target):
+    return (predicted == target).float().mean().item()
 
 
 @torch.no_grad()
 def evaluate_clip_shapes(model, tokenizer, test, held_out, retrieval, device="cpu"):
     """Every number of the clip-shapes card (fractions in [0, 1])."""
+    from course_lib.data import ShapesWorld
+
     metrics = {}
     feats = image_features(model, test, device)
-    for task, (names, templates, targets) in shapes_tasks(test).items():
-        metrics[f"zero_shot_{task}"] = zero_shot_accuracy(model, tokenizer, feats, targets, names, templates)
-    names, _, targets = shapes_tasks(test)["color_shape"]
+    shape, color, pair = targets_of(test)
+    predicted = zero_shot_predictions(model, tokenizer, feats)
+    for task, target in (("shape", shape), ("color", color), ("color_shape", pair)):
+        metrics[f"zero_shot_{task}"] = accuracy(predicted[task], target)
+    # a shape prompt alone ("a large circle", "a small circle"): out of the captions' distribution
+    text = class_embeddings(model, tokenizer, ShapesWorld.SHAPES, PROMPTS["ensemble"]).float()
+    metrics["zero_shot_shape_direct"] = accuracy((feats @ text.T).argmax(-1).cpu(), shape)
     for prompt, templates in PROMPTS.items():
-        metrics[f"color_shape_{prompt}"] = zero_shot_accuracy(model, tokenizer, feats, targets, names,
-                                                              templates)
-    feats_ho = image_features(model, held_out, device)
-    names, templates, targets = shapes_tasks(held_out)["color_shape"]
-    metrics["held_out_color_shape"] = zero_shot_accuracy(model, tokenizer, feats_ho, targets, names,
-                                                         templates)
+        metrics[f"color_shape_{prompt}"] = accuracy(
+            zero_shot_predictions(model, tokenizer, feats, templates)["color_shape"], pair)
+    shape, color, pair = targets_of(held_out)
+    predicted = zero_shot_predictions(model, tokenizer, image_features(model, held_out, device))
+    for task, target in (("shape", shape), ("color", color), ("color_shape", pair)):
+        metrics[f"held_out_{task}"] = accuracy(predicted[task], target)
     metrics.update(retrieval_metrics(model, retrieval, device))
     return metrics
 
@@ -261,3 +284,55 @@ def retrieval_metrics(model, data, device, gallery=100):
         same = torch.tensor([[a == b for b in caps] for a in caps], device=feats.device)  # (g, g)
         results.append(retrieval_recall(feats[sl] @ text[sl].T, positives=same))
     return {k: sum(r[k] for r in results) / len(results) for k in results[0]}
+
+
+def rescore(name="clip-shapes", eval_size=720, retrieval_size=1000, data_seed=0):
+    """Recompute a bundled clip-shapes card's metrics with the current evaluation (on the CPU) and
+    write them into its card; the numbers measured at the end of training stay under
+    "metrics_at_training"."""
+    from course_lib.checkpoints import CHECKPOINT_DIR, card, load_pretrained, write_json
+
+    info, model = card(name), load_pretrained(name)
+    size = info["input"]["image_size"]
+    metrics = evaluate_clip_shapes(
+        model, shapes_tokenizer(), render_captions(eval_size, size, data_seed, "test", (1, 1)),
+        render_captions(eval_size // 2, size, data_seed, "held_out", (1, 1)),
+        render_captions(retrieval_size, size, data_seed + 1, "test"))
+    info.setdefault("metrics_at_training", info["metrics"])
+    info["metrics"] = metrics
+    info["prompts"] = {k: list(v) for k, v in PROMPTS.items()}
+    info["metrics_note"] = ("metrics recomputed after training by course_lib.clip_recipe.rescore with "
+                            "the current evaluation; metrics_at_training: the recipe's evaluation "
+                            "at the last training step (an earlier prompt set)")
+    write_json(CHECKPOINT_DIR / f"{name}.json", info)
+    return metrics
+
+
+RELATION_FLIP = {"above": "below", "below": "above", "to the left of": "to the right of",
+                 "to the right of": "to the left of"}
+
+
+@torch.no_grad()
+def relation_probe(model, tokenizer, data, device="cpu"):
+    """Does CLIP read word order? For two-object images, how often the true caption beats:
+    the same caption with the relation flipped ("above" ↔ "below", "left" ↔ "right"), and with
+    the two object phrases swapped (which also moves the size words).
+
+    Returns:
+        {"relation_flipped": ..., "left_right_flipped": ..., "objects_swapped": ..., "pairs": n}
+    """
+    feats = image_features(model, data, device)
+    wins = {"relation_flipped": [], "left_right_flipped": [], "objects_swapped": []}
+    for i, caption in enumerate(data.captions):
+        rel = next((r for r in RELATION_FLIP if f" {r} " in caption and " and " not in caption), None)
+        if rel is None:
+            continue
+        a, b = caption.split(f" {rel} ")
+        texts = [caption, f"{a} {RELATION_FLIP[rel]} {b}", f"{b} {rel} {a}"]
+        s = feats[i] @ model.encode_text(tokenizer(texts).to(device), normalize=True).float().T  # (3,)
+        wins["relation_flipped"].append(float(s[0] > s[1]))
+        wins["objects_swapped"].append(float(s[0] > s[2]))
+        if "left" in rel or "right" in rel:
+            wins["left_right_flipped"].append(float(s[0] > s[1]))
+    out = {k: sum(v) / max(len(v), 1) for k, v in wins.items()}
+    return {**out, "pairs": len(wins["relation_flipped"])}

@@ -1,0 +1,149 @@
+"""CLIP rankings: zero-shot labels for an image, text → image search, the similarity matrix, and
+where in the image a text matches."""
+
+import common
+import streamlit as st
+import torch
+
+from course_lib import clip as C
+from course_lib.viz.clip import gallery, patch_match_overlay, ranked_bars, similarity_heatmap
+
+NAME = "clip-shapes"
+GALLERY_SIZE = 60
+
+st.title("CLIP rankings")
+st.markdown(
+    "CLIP embeds images and texts in one space; a label's score is the cosine similarity of the "
+    "image with a sentence about the label, times the learned 1/τ, then a softmax over the labels. "
+    "No classifier is trained: the labels are typed. The model here is the bundled `clip-shapes`, "
+    "trained on ShapesWorld captions such as *a large red triangle above a small blue circle*."
+)
+
+
+@st.cache_resource(show_spinner=False)
+def load_model():
+    """(model, tokenizer, image size, note): the bundled CLIP, or an untrained one and why."""
+    from course_lib.checkpoints import CheckpointError
+    from course_lib.clip_recipe import shapes_tokenizer
+
+    try:
+        model, tokenizer, size = C.load_clip(NAME)
+        return model, tokenizer, size, None
+    except CheckpointError as err:
+        torch.manual_seed(0)
+        tok = shapes_tokenizer()
+        model = C.clip_shapes_tiny(vocab_size=tok.vocab_size).eval()
+        return model, tok, 64, f"{err} Showing an untrained CLIP instead: its rankings are noise."
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def text_embeddings(labels, template):
+    """(C, E) unit class embeddings of `labels` (a tuple) with `template`; cached per list."""
+    model, tok, _, _ = load_model()
+    return C.class_embeddings(model, tok, list(labels), [template])
+
+
+@st.cache_resource(show_spinner=False)
+def gallery_data():
+    """Held-out ShapesWorld images, their captions and unit image embeddings."""
+    model, _, size, _ = load_model()
+    images, items = common.sample_images(GALLERY_SIZE, size, seed=1)
+    with torch.no_grad():
+        feats = model.encode_image(C.preprocess(images), normalize=True)  # (N, E)
+    return images, [it["caption"] for it in items], feats
+
+
+def default_labels():
+    from course_lib.data.shapes import ShapesWorld
+
+    return "\n".join(f"{c} {s}" for c in ShapesWorld.COLORS for s in ShapesWorld.SHAPES)
+
+
+def check_template(template):
+    """One sentence if the template cannot hold a label, else None."""
+    if template.count("{}") != 1:
+        return "The template needs exactly one {} where the label goes, for example “a {}”."
+    return None
+
+
+def rank_labels(model, size):
+    image, item = common.image_picker("clip", size)
+    template = st.text_input("Template", "a {}", key="clip_template")
+    text = st.text_area("Labels, one per line", default_labels(), height=180, key="clip_labels")
+    labels = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+    error = check_template(template) or (None if labels else "The label list is empty: type at least "
+                                                             "one label, one per line.")
+    if error:
+        common.show_error(error)
+        return
+    if image is None:
+        return
+    probs = C.zero_shot_classify(model, C.preprocess(image), labels, text_features=text_embeddings(
+        tuple(labels), template))[0]
+    truth = f"{item['objects'][0]['color']} {item['objects'][0]['shape']}" if item else None
+    target = labels.index(truth) if truth in labels else None
+    left, right = st.columns([1, 2])
+    left.image(common.to_numpy_image(image), caption=item["caption"] if item else "your image", width=220)
+    if target is not None:
+        right.markdown(f"**{C.ranking_sentence(probs, target, truth)}** labels.")
+    else:
+        best = int(probs.argmax())
+        right.markdown(f"Best label: **{labels[best]}** ({probs[best]:.1%}), out of {len(labels)}.")
+    right.plotly_chart(ranked_bars(labels, probs, target), key="clip_bars")
+
+
+def search_gallery(model, tok):
+    images, captions, feats = gallery_data()
+    query = st.text_input("Text query", "a large red circle", key="clip_query").strip()
+    k = st.slider("Top k", 1, 15, 5, key="clip_k")
+    if not query:
+        common.show_error("The query is empty: type a description such as “a small blue star”.")
+        return
+    with torch.no_grad():
+        text = model.encode_text(tok([query]), normalize=True)[0]  # (E,)
+    scores = feats @ text  # (N,)
+    top = scores.argsort(descending=True)[:k].tolist()
+    st.pyplot(gallery(images[top], [f"{scores[i]:.2f}: {captions[i]}" for i in top], cols=min(k, 5)))
+
+
+def similarity_matrix(model, tok):
+    images, captions, feats = gallery_data()
+    n = st.slider("Batch size", 2, 8, 5, key="clip_batch")
+    start = st.number_input("First image", 0, GALLERY_SIZE - 8, 0, key="clip_start")
+    idx = list(range(int(start), int(start) + n))
+    with torch.no_grad():
+        text = model.encode_text(tok([captions[i] for i in idx]), normalize=True)  # (n, E)
+    st.pyplot(similarity_heatmap(feats[idx] @ text.T, images[idx], [captions[i] for i in idx]))
+    st.caption("Training pushes the diagonal up and everything else down: that is clip_loss.")
+
+
+def match_map(model, tok, size):
+    image, _ = common.image_picker("clip_map", size)
+    text = st.text_input("Text", "a red circle", key="clip_map_text").strip()
+    if not text:
+        common.show_error("The text is empty: type what to look for, such as “a green square”.")
+        return
+    if image is None:
+        return
+    with torch.no_grad():
+        emb = model.encode_text(tok([text]), normalize=True)[0]
+    grid = C.patch_text_similarity(model, C.preprocess(image), emb)[0]  # (h, w)
+    st.pyplot(patch_match_overlay(image, grid, text))
+    st.caption("Each patch token goes through the same ln_post and projection as the [CLS] token and is "
+               "compared with the text. CLIP never trained the patches to match texts, so the map is a "
+               "rough guide to where the evidence is.")
+
+
+model, tok, size, note = load_model()
+if note:
+    common.show_error(note)
+view = st.radio("View", ["Rank labels", "Text → images", "Similarity matrix", "Where does the text match?"],
+                horizontal=True, key="clip_view")
+if view == "Rank labels":
+    rank_labels(model, size)
+elif view == "Text → images":
+    search_gallery(model, tok)
+elif view == "Similarity matrix":
+    similarity_matrix(model, tok)
+else:
+    match_map(model, tok, size)
