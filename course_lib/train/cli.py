@@ -1,6 +1,8 @@
 """`python -m course_lib.train RECIPE [options]`: options are the fields of the recipe's Config."""
 
 import argparse
+import inspect
+import re
 import shlex
 import sys
 from dataclasses import MISSING, fields
@@ -23,13 +25,27 @@ class _Parser(argparse.ArgumentParser):
         raise TrainError(f"{message[0].upper()}{message[1:]}: {hint}.")
 
 
+def field_comments(config_class):
+    """{field: its trailing comment} read from the Config classes' source: the options' help."""
+    comments = {}
+    for cls in reversed(config_class.__mro__[:-1]):
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        for name, text in re.findall(r"^\s+(\w+): [^#\n]*#\s*(.+)$", source, flags=re.M):
+            comments[name] = text.strip().replace("%", "%%")  # argparse formats help with %
+    return comments
+
+
 def build_parser(recipe):
     parser = _Parser(prog=recipe.name, description=(type(recipe).__doc__ or "").strip(),
                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    comments = field_comments(recipe.Config)
     for f in fields(recipe.Config):
         default = f.default if f.default is not MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
-        helptext = f.metadata.get("help", " ")
+        helptext = f.metadata.get("help", comments.get(f.name, "(default: %(default)s)"))
         if isinstance(default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
                                 help=helptext)
