@@ -5,7 +5,7 @@ ShapesWorld subsets of growing size. Every run sees the same number of training 
 (`--images-seen`, so small sets are repeated for more epochs): the same compute per size.
 The results go to data/results/vit_vs_cnn.json (with this command) and vit_vs_cnn.png.
 
-    python benchmarks/vit_vs_cnn.py --jobs 4              # the recorded run (CPU, 4 processes)
+    python benchmarks/vit_vs_cnn.py --jobs 8              # the recorded run (CPU, 8 processes)
     python benchmarks/vit_vs_cnn.py --sizes 500 2000 --images-seen 4096 --out /tmp/quick
 """
 
@@ -46,7 +46,7 @@ def run_one(recipe_name, options, size, args):
     steps_per_epoch = size // args.batch_size
     config = dict(options, train_size=size, val_size=args.test_size, steps=steps, batch_size=args.batch_size,
                   lr=args.lr, warmup_epochs=0.05 * steps / steps_per_epoch, eval_every=steps,
-                  save_every=steps,
+                  save_every=max(1, steps // 4),
                   seed=args.seed, threads=args.threads, progress=False, log_every=max(1, steps // 20),
                   device=args.device)
     out = Path(args.runs) / f"{recipe_name}-{size}"
@@ -58,7 +58,7 @@ def run_one(recipe_name, options, size, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 8000, 32000])
-    parser.add_argument("--images-seen", type=int, default=65_536)
+    parser.add_argument("--images-seen", type=int, default=49_152)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--test-size", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=2e-3)
