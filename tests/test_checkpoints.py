@@ -132,3 +132,19 @@ def test_official_entries_resolve_where_their_module_exists():
         except ModuleNotFoundError:
             continue  # that method is not written yet
         assert callable(getattr(loaded, function, None)), f"OFFICIAL[{name!r}] = {spec!r} does not exist"
+
+
+@pytest.mark.parametrize("name", ["supervised-resnet-shapes", "supervised-vit-shapes"])
+def test_bundled_baselines_reach_90_percent(name):
+    if name not in ck.list_pretrained("bundled"):
+        pytest.skip(f"{name} is not bundled (train it with the command in the README)")
+    from course_lib.train.supervised import normalize, render_shapes
+
+    info = ck.card(name)
+    assert info["metrics"]["test_accuracy"] >= 0.9
+    model = ck.load_pretrained(name)
+    test = render_shapes(300, split="test")  # the first 300 of the 2,000 test images in the card
+    with torch.no_grad():
+        logits = [model(normalize(test.images[i:i + 100])) for i in range(0, 300, 100)]  # 3 × (100, 6)
+    predictions = torch.cat(logits).argmax(1)
+    assert (predictions == test.labels).float().mean() >= 0.88
