@@ -31,9 +31,10 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def matmul_peak(device, n=2048, repeats=10):
+def matmul_peak(device, n=None, repeats=10):
     """Best FLOP/s of an n×n matmul (2 n³ FLOPs), float32 on CPU, bfloat16 on GPU."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    n = n or (8192 if device.type == "cuda" else 2048)  # large enough to reach the peak
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(repeats):
