@@ -453,3 +453,27 @@ def test_bundled_card_is_true(bundled):
     norm = {"mean": info["input"]["mean"], "std": info["input"]["std"]}
     rec = M.reconstruct(model, images, 0.75, noise=noise, **norm)
     assert rec.loss == pytest.approx(metrics["masked_mse_75"], rel=1e-3)
+
+
+# -- figures --------------------------------------------------------------------------------------
+def test_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_lib.viz import mae as V
+
+    rec = M.reconstruct(micro(), torch.rand(2, 3, 32, 32), 0.5)
+    assert [t for t, _ in V.panel_images(rec)] == ["original", "masked", "reconstruction",
+                                                  "reconstruction + visible"]
+    assert V.panel_images(rec)[0][1].shape == (32, 32, 3)
+    metrics = {"pixel_mse_75": 0.01, "linear_probe": 0.3, "linear_probe_random_init": 0.2}
+    runs = [{"label": str(r), "mask_ratio": r, "metrics": metrics} for r in (0.5, 0.75)]
+    for fig in (V.plot_reconstruction(rec), V.plot_reconstructions_by_ratio({0.5: rec, 0.75: rec}),
+                V.plot_mask_ratio_sweep(runs), V.plot_ablation(runs)):
+        assert fig.axes
+        plt.close(fig)
+    picker = V.patch_picker_figure(rec.original[0], 8, masked=[1, 2])
+    assert list(picker.data[1].customdata) == list(range(16))
+    assert picker.data[1].marker.symbol[1] == "square" and picker.data[1].marker.symbol[0] == "circle-open"

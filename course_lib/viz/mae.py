@@ -96,6 +96,10 @@ def plot_ablation(runs, label_key="label", metric="linear_probe", ylabel="linear
     fig, ax = plt.subplots(figsize=(1.4 * len(runs) + 1.5, 3.0))
     bars = ax.bar(range(len(runs)), values, color="#4c72b0")
     ax.bar_label(bars, fmt="%.1f" if scale == 100 else "%.4f", fontsize=8)
+    baseline = [r["metrics"].get(f"{metric}_random_init") for r in runs]
+    if None not in baseline:
+        ax.axhline(scale * float(np.mean(baseline)), color="grey", ls="--", label="random init")
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_xticks(range(len(runs)), names, fontsize=8)
     ax.set_ylabel(ylabel)
     fig.tight_layout()
