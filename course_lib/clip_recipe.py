@@ -336,3 +336,31 @@ def relation_probe(model, tokenizer, data, device="cpu"):
             wins["left_right_flipped"].append(float(s[0] > s[1]))
     out = {k: sum(v) / max(len(v), 1) for k, v in wins.items()}
     return {**out, "pairs": len(wins["relation_flipped"])}
+
+
+@torch.no_grad()
+def pointing_game(model, tokenizer, n_images=25, seed=5, coverage=0.3):
+    """Where does a text match? For each object of two-object test images, whether the best patch
+    of a map for "a {colour} {shape}" lies on that object (≥ `coverage` of the patch covered).
+
+    Returns:
+        {"patch_tokens": hit rate, "occlusion": hit rate, "queries": n}
+    """
+    from course_lib.clip import occlusion_text_map, patch_text_similarity
+    from course_lib.data import ShapesWorld
+    from course_lib.data.shapes import DIFFICULTIES
+
+    size, p = model.config.image_size, model.config.patch_size
+    world = ShapesWorld(n_images, size, seed, "test", replace(DIFFICULTIES["medium"], objects=(2, 2)))
+    hits, n = {"patch_tokens": 0, "occlusion": 0}, 0
+    for i in range(n_images):
+        item = world[i]
+        x = preprocess(item["image"])
+        for o in item["objects"]:
+            text = model.encode_text(tokenizer([f"a {o['color']} {o['shape']}"]), normalize=True)[0]
+            covered = F.avg_pool2d(o["mask"][None].float(), p)[0]  # (h, w) fraction of each patch
+            for name, fn in (("patch_tokens", patch_text_similarity), ("occlusion", occlusion_text_map)):
+                best = fn(model, x, text)[0].flatten().argmax()
+                hits[name] += int(covered.flatten()[best] >= coverage)
+            n += 1
+    return {**{k: v / n for k, v in hits.items()}, "queries": n}

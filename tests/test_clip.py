@@ -140,6 +140,15 @@ def test_forward_shapes_and_patch_map():
     text = model.encode_text(texts[:1])
     sim = C.patch_text_similarity(model, images, text[0])
     assert sim.shape == (3, 8, 8) and sim.abs().max() <= 1 + 1e-5
+    occ = C.occlusion_text_map(model, images[:2], text[0])
+    assert occ.shape == (2, 8, 8)
+    hidden = images[1:2].clone()
+    hidden[..., 8:16, 0:8] = 0  # patch (row 1, column 0)
+    unit = F.normalize(text[0], dim=0)
+    with torch.no_grad():
+        before = model.encode_image(images[1:2], normalize=True) @ unit
+        drop = before - model.encode_image(hidden, normalize=True) @ unit
+    torch.testing.assert_close(occ[1, 1, 0], drop[0], atol=1e-5, rtol=0)
     assert len(model.visual.get_selfattention(images)) == 4
 
 

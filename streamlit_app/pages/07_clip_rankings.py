@@ -120,6 +120,8 @@ def similarity_matrix(model, tok):
 def match_map(model, tok, size):
     image, _ = common.image_picker("clip_map", size)
     text = st.text_input("Text", "a red circle", key="clip_map_text").strip()
+    method = st.radio("Map", ["Occlusion: similarity lost when a patch is hidden",
+                              "Patch tokens: each patch projected like [CLS]"], key="clip_map_method")
     if not text:
         common.show_error("The text is empty: type what to look for, such as “a green square”.")
         return
@@ -127,11 +129,14 @@ def match_map(model, tok, size):
         return
     with torch.no_grad():
         emb = model.encode_text(tok([text]), normalize=True)[0]
-    grid = C.patch_text_similarity(model, C.preprocess(image), emb)[0]  # (h, w)
+    x = C.preprocess(image)
+    make_map = C.occlusion_text_map if method.startswith("Occlusion") else C.patch_text_similarity
+    grid = make_map(model, x, emb)[0]  # (h, w)
     st.pyplot(patch_match_overlay(image, grid, text))
-    st.caption("Each patch token goes through the same ln_post and projection as the [CLS] token and is "
-               "compared with the text. CLIP never trained the patches to match texts, so the map is a "
-               "rough guide to where the evidence is.")
+    st.caption("CLIP only trained its [CLS] token to match texts. Hiding one patch at a time and measuring "
+               "how much the image–text similarity drops shows where the evidence is; projecting each "
+               "patch token like the [CLS] token is cheaper but much less reliable (results in "
+               "data/results/clip_shapes.json, “pointing_game”).")
 
 
 model, tok, size, note = load_model()
