@@ -383,6 +383,16 @@ def test_batch_multicrop_shapes_and_range():
     assert not torch.allclose(crops[0], crops[1])
 
 
+def test_rotate_hue_keeps_grey_and_full_turns():
+    from course_lib.dino.multicrop import rotate_hue
+
+    x = torch.rand(3, 3, 8, 8)
+    assert torch.allclose(rotate_hue(x, torch.full((3, 1, 1, 1), 2 * math.pi)), x, atol=1e-4)
+    grey = torch.rand(3, 1, 8, 8).expand(3, 3, 8, 8)
+    assert torch.allclose(rotate_hue(grey, torch.rand(3, 1, 1, 1) * 6), grey, atol=1e-3)  # no chroma to rotate
+    assert not torch.allclose(rotate_hue(x, torch.full((3, 1, 1, 1), 1.0)), x, atol=1e-2)
+
+
 def test_dino_recipe_trains_and_exports(tmp_path):
     from course_lib.train import fit
     from course_lib.vit import VisionTransformer

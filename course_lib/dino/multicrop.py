@@ -50,16 +50,22 @@ def batch_color(x, strength=0.5, jitter_p=0.8, gray_p=0.2):
     return torch.where(to_gray, gray.expand_as(y), y).clamp(0, 1)
 
 
+RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ.double()).float()
+
+
 def rotate_hue(x, angle):
-    """Rotate the chroma of RGB images in YIQ space by `angle` radians (B, 1, 1, 1)."""
-    to_yiq = torch.tensor(
-        [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=x.device
-    )
-    yiq = torch.einsum("ij,bjhw->bihw", to_yiq, x)  # (B, 3, H, W)
-    cos, sin = angle.cos()[:, 0], angle.sin()[:, 0]  # (B, 1, 1)
-    i, q = yiq[:, 1:2], yiq[:, 2:3]
-    yiq = torch.cat([yiq[:, :1], i * cos[:, None] - q * sin[:, None], i * sin[:, None] + q * cos[:, None]], 1)
-    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(to_yiq), yiq)
+    """Rotate the chroma of RGB images by `angle` radians (B, 1, 1, 1): x ↦ T⁻¹ R(angle) T x.
+
+    T maps RGB to YIQ (Y = brightness, I/Q = colour plane); R rotates the I/Q plane.
+    """
+    B = x.shape[0]
+    cos, sin = angle.reshape(B).cos(), angle.reshape(B).sin()  # (B,)
+    rot = torch.zeros(B, 3, 3, device=x.device)
+    rot[:, 0, 0] = 1.0  # brightness unchanged
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    m = YIQ_TO_RGB.to(x.device) @ rot @ RGB_TO_YIQ.to(x.device)  # (B, 3, 3)
+    return torch.einsum("bij,bjhw->bihw", m, x)  # (B, 3, H, W)
 
 
 def batch_blur(x, p, sigma=(0.1, 2.0)):
