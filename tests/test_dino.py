@@ -389,7 +389,8 @@ def test_rotate_hue_keeps_grey_and_full_turns():
     x = torch.rand(3, 3, 8, 8)
     assert torch.allclose(rotate_hue(x, torch.full((3, 1, 1, 1), 2 * math.pi)), x, atol=1e-4)
     grey = torch.rand(3, 1, 8, 8).expand(3, 3, 8, 8)
-    assert torch.allclose(rotate_hue(grey, torch.rand(3, 1, 1, 1) * 6), grey, atol=1e-3)  # no chroma to rotate
+    # grey has no chroma to rotate
+    assert torch.allclose(rotate_hue(grey, torch.rand(3, 1, 1, 1) * 6), grey, atol=1e-3)
     assert not torch.allclose(rotate_hue(x, torch.full((3, 1, 1, 1), 1.0)), x, atol=1e-2)
 
 
