@@ -125,3 +125,15 @@ def temperature_curve(steps, scales, max_scale=100.0):
     ax.set_title("The learned temperature", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def overlay(image, grid, alpha=0.55, cmap="inferno"):
+    """The image with a patch map blended over it, as an (H, W, 3) float array in [0, 1] (fast
+    to show: no figure). The map is scaled to its own min..max."""
+    from matplotlib import colormaps
+
+    H = image.shape[-1]
+    heat = upsample_grid(grid.cpu(), H)
+    heat = (heat - heat.min()) / (heat.max() - heat.min()).clamp_min(1e-8)  # (H, H) in [0, 1]
+    colored = colormaps[cmap](heat.numpy())[..., :3]  # (H, H, 3)
+    return (1 - alpha) * _hwc(image) + alpha * colored
