@@ -102,6 +102,8 @@ choice = st.selectbox("Model", choices, index=0)
 model, size, stats, note = load_model(choice)
 if note:
     st.info(note)
+if choice in official_choices():  # the official ViTs take any multiple of their patch size
+    size = st.select_slider("Input size (pixels)", [224, 320, 480], value=224)
 image, item = common.image_picker("attn", size)
 if image is None:
     st.stop()
