@@ -13,6 +13,10 @@ information (colour, orientation) that the loss teaches z to ignore, so h probes
 The two views come from `TwoViews` (random resized crop, flip, colour distortion, grayscale),
 drawn independently for every image of the batch. Its `crop` and `color` switches give the
 augmentation ablation of the paper's Figure 5.
+
+    python -m course_lib.train simclr --epochs 16 --color-strength 1.0 --bundle simclr-resnet-shapes
+    python -m course_lib.train triplet --epochs 8     # the same views and compute, triplet loss
+    python -m course_lib.simclr_experiments temperature   # the experiments: see that module
 """
 
 from dataclasses import dataclass, replace

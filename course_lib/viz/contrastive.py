@@ -149,13 +149,15 @@ def sweep_figure(rows, x, title, metrics=("knn_top1", "linear_top1"), baselines=
     """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    fig, ax = plt.subplots(figsize=(7.0, 3.5))
     numeric = all(isinstance(r[x], (int, float)) for r in rows)
     rows = sorted(rows, key=lambda r: r[x]) if numeric else rows
     arms = [r[x] for r in rows]
     pos = arms if numeric else list(range(len(arms)))
     for m in metrics:
-        ax.plot(pos, [100 * r[m] for r in rows], "o-" if numeric else "o", label=m.replace("_", " "))
+        label = {"knn_top1": "shape k-NN", "linear_top1": "shape linear probe",
+                 "color_knn_top1": "colour k-NN (diagnostic)"}.get(m, m.replace("_", " "))
+        ax.plot(pos, [100 * r[m] for r in rows], "o-" if numeric else "o", label=label)
     for i, (name, acc) in enumerate((baselines or {}).items()):
         ax.axhline(100 * acc, ls="--", lw=1, color=f"C{i + 3}", label=name)
     if chance:
@@ -170,6 +172,6 @@ def sweep_figure(rows, x, title, metrics=("knn_top1", "linear_top1"), baselines=
     ax.set_xlabel(x)
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
