@@ -1,5 +1,5 @@
-"""Figures for CLIP: ranked labels, the image–text similarity matrix, a text→image gallery, the
-patch-level text match map, and the learned temperature.
+"""Figures for CLIP: ranked labels, the image–text similarity matrix, an image gallery, a patch
+map blended over its image (where a text matches), and the learned temperature.
 
 Plotly for the ranked bars (hover shows the exact probability), matplotlib for the rest.
 Plotting libraries are imported inside the functions, so importing this module is cheap.
@@ -87,29 +87,6 @@ def upsample_grid(grid, size):
     """(h, w) patch scores → (size, size), bilinear, for drawing over the image."""
     return F.interpolate(grid[None, None].float(), size=(size, size), mode="bilinear",
                          align_corners=False)[0, 0]
-
-
-def patch_match_overlay(image, grid, text="", alpha=0.55):
-    """Where in the image a text matches: the image, and its patch-level similarity map over it.
-
-    Args:
-        image: (3, H, W) in [0, 1]; grid: (h, w) similarity of each patch with the text.
-    """
-    import matplotlib.pyplot as plt
-
-    H = image.shape[-1]
-    heat = upsample_grid(grid.cpu(), H).numpy()
-    fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
-    axes[0].imshow(_hwc(image), interpolation="nearest")
-    axes[0].set_title("image", fontsize=9)
-    axes[1].imshow(_hwc(image), interpolation="nearest")
-    im = axes[1].imshow(heat, cmap="inferno", alpha=alpha)
-    axes[1].set_title(f"match with “{text}”" if text else "patch–text similarity", fontsize=9)
-    for ax in axes:
-        ax.axis("off")
-    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    return fig
 
 
 def temperature_curve(steps, scales, max_scale=100.0):
