@@ -25,33 +25,21 @@ NEIGHBOURS = 8
 
 @st.cache_resource(show_spinner="Loading the encoder…")
 def load_encoder(choice):
-    """(model, image_size) for an entry of ENCODERS; raises CheckpointError when none is bundled."""
-    from course_lib.checkpoints import CheckpointError, list_pretrained, load_pretrained
-    from course_lib.simclr import simclr_resnet
+    """(model, input dict of its card) for an entry of ENCODERS; CheckpointError when none is bundled."""
+    from course_lib.checkpoints import CheckpointError, card, list_pretrained, load_pretrained
+    from course_lib.simclr import SHAPES_MEAN, SHAPES_STD, simclr_resnet
 
     names = ENCODERS[choice]
     if names is None:
         torch.manual_seed(0)
-        return simclr_resnet().eval(), _bundled_image_size()
+        return simclr_resnet().eval(), {"image_size": 64, "mean": SHAPES_MEAN, "std": SHAPES_STD}
     bundled = [n for n in names if n in list_pretrained("bundled")]
     if not bundled:
         raise CheckpointError(
             f"No bundled checkpoint for this encoder ({', '.join(names)}): train it with "
             "`python -m course_lib.train` (see the notebook 06) or choose another encoder."
         )
-    return load_pretrained(bundled[0]), _image_size(bundled[0])
-
-
-def _image_size(name):
-    from course_lib.checkpoints import card
-
-    return card(name).get("input", {}).get("image_size", 64)
-
-
-def _bundled_image_size():
-    from course_lib.checkpoints import list_pretrained
-
-    return _image_size(SIMCLR) if SIMCLR in list_pretrained("bundled") else 32
+    return load_pretrained(bundled[0]), card(bundled[0])["input"]
 
 
 @st.cache_data(show_spinner="Embedding held-out images…")
@@ -61,9 +49,9 @@ def embedding(choice, n):
     from course_lib.simclr import embed
     from course_lib.viz.contrastive import pca_2d
 
-    model, size = load_encoder(choice)
-    images, items = sample_images(n, size)
-    h = embed(model, images)  # (n, F)
+    model, preprocessing = load_encoder(choice)
+    images, items = sample_images(n, preprocessing["image_size"])
+    h = embed(model, images, preprocessing["mean"], preprocessing["std"])  # (n, F)
     labels = torch.tensor([it["label"] for it in items])
     main_colors = [max(it["objects"], key=lambda o: o["area"])["color"] for it in items]
     colors = torch.tensor([ShapesWorld.COLORS.index(c) for c in main_colors])
@@ -119,7 +107,7 @@ def embedding_panel():
         fig = embedding_scatter(coords, labels, ShapesWorld.SHAPES, title=f"{choice}: principal axes of h",
                                 hover=captions, highlight=[query, *idx.tolist()])
     st.plotly_chart(fig, key="scatter", on_select=select_point, selection_mode="points")
-    images, _ = sample_images(n, load_encoder(choice)[1])
+    images, _ = sample_images(n, load_encoder(choice)[1]["image_size"])
     st.caption(f"Query #{query}: {captions[query]}. Its {NEIGHBOURS} nearest neighbours (cosine of h):")
     st.image([to_numpy_image(images[query])] + [to_numpy_image(images[i]) for i in idx.tolist()],
              caption=["query"] + [f"#{i} · {s:.2f}" for i, s in zip(idx.tolist(), sims.tolist())], width=88)
