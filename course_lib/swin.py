@@ -65,11 +65,13 @@ def window_partition(x, window_size):
     Returns:
         (B · H/M · W/M, M, M, C): windows of image 0 first, row by row.
     """
+    # BEGIN SOLUTION
     B, H, W, C = x.shape
     M = window_size
     x = x.view(B, H // M, M, W // M, M, C)  # (B, H/M, M, W/M, M, C)
     x = x.permute(0, 1, 3, 2, 4, 5)  # (B, H/M, W/M, M, M, C): window row, window column first
     return x.reshape(-1, M, M, C)  # (B·nW, M, M, C)
+    # END SOLUTION
 
 
 def window_reverse(windows, window_size, H, W):
@@ -127,11 +129,13 @@ def shifted_window_mask(H, W, window_size, shift_size):
     Returns:
         (nW, M², M²) float tensor, nW = (H/M)(W/M); added to the scores of each window.
     """
+    # BEGIN SOLUTION
     M = window_size
     labels = shift_regions(H, W, window_size, shift_size)[None, :, :, None]  # (1, H, W, 1)
     labels = window_partition(labels, M).reshape(-1, M * M)  # (nW, M²)
     same = labels[:, None, :] == labels[:, :, None]  # (nW, M², M²): same region?
     return torch.zeros(same.shape).masked_fill(~same, -100.0)
+    # END SOLUTION
 
 
 # -- layers -------------------------------------------------------------------------------------

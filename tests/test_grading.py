@@ -32,8 +32,9 @@ def replace_function(source, name, new_function):
     """`source` with the top-level function `name` replaced by the text `new_function`."""
     tree = ast.parse(source)
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
     lines = source.splitlines(keepends=True)
-    return "".join(lines[: node.lineno - 1]) + new_function.rstrip() + "\n" + "".join(lines[node.end_lineno:])
+    return "".join(lines[: start - 1]) + new_function.rstrip() + "\n" + "".join(lines[node.end_lineno:])
 
 
 def submission_with(tmp_path, replacements):
@@ -47,7 +48,8 @@ def submission_with(tmp_path, replacements):
     for exercise, text in replacements.items():
         ex = get_exercise(exercise)
         target = sub / Path(ex.file).name
-        target.write_text(replace_function(target.read_text(), ex.function, text))
+        name = ast.parse(text).body[0].name  # the mutant replaces the function it defines
+        target.write_text(replace_function(target.read_text(), name, text))
     return sub
 
 

@@ -18,7 +18,7 @@ STUB_PREFIX = "Exercise '"  # every stub's message starts with this (the test ho
 class Exercise:
     name: str
     file: str  # path inside the repo
-    function: str  # the function (or Class.method) that holds the solution region
+    function: str  # the function(s) holding the solution regions, comma-separated
     hint: str
     topic: str
 
@@ -57,6 +57,16 @@ EXERCISES = [
     Exercise("dino_loss", "course_lib/losses.py", "dino_loss",
              "teacher: softmax((t − center)/τ_t); student: log_softmax(s/τ_s); average H(P_t, P_s) over pairs of different views.",
              "DINO"),
+    Exercise("window_partition", "course_lib/swin.py", "window_partition",
+             "view (B, H, W, C) as (B, H/M, M, W/M, M, C), bring the two window indices first, flatten to (B·nW, M, M, C).",
+             "Swin"),
+    Exercise("shifted_window_mask", "course_lib/swin.py", "shifted_window_mask",
+             "label the 3×3 regions (shift_regions), cut the label map into windows, then −100 where two tokens' labels differ.",
+             "Swin"),
+    Exercise("zero_shot_classify", "course_lib/clip.py", "class_embeddings,zero_shot_classify",
+             "class_embeddings: normalize each prompt's embedding, average over templates, renormalize; "
+             "zero_shot_classify: normalized image features, logits = temperature_scale() · cosine, softmax over classes.",
+             "CLIP"),
 ]
 
 EXERCISES_BY_NAME = {e.name: e for e in EXERCISES}

@@ -48,7 +48,8 @@ def strip_solutions(source, path=""):
 
     The exercise is the registry entry whose function encloses the region.
     """
-    by_function = {e.function.split(".")[-1]: e for e in EXERCISES if path.endswith(e.file) or not path}
+    by_function = {f.strip(): e for e in EXERCISES if path.endswith(e.file) or not path
+                   for f in e.function.split(",")}
     tree = ast.parse(source)
     lines = source.splitlines(keepends=True)
     out, found, inside = [], [], False
