@@ -13,6 +13,7 @@ Prints a table and writes data/results/dino_page_speed.json.
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -102,6 +103,7 @@ def main():
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
+        "load_average_1min": os.getloadavg()[0],  # other processes on the machine: timings scale with it
         "command": "python benchmarks/attention_page_speed.py " + " ".join(sys.argv[1:]),
     }
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
