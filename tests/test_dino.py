@@ -512,3 +512,22 @@ def test_attention_page_in_chromium_with_a_good_and_a_bad_upload(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# -- the bundled checkpoint (skipped until `dino-vit-shapes` is bundled) ---------------------------
+@pytest.mark.slow
+def test_bundled_dino_card_figures_reproduce():
+    from types import SimpleNamespace
+
+    from course_lib.checkpoints import card, list_pretrained, load_pretrained
+    from course_lib.dino.recipe import evaluate_backbone
+
+    if "dino-vit-shapes" not in list_pretrained("bundled"):
+        pytest.skip("dino-vit-shapes is not bundled yet (benchmarks/dino_gpu_run.sh trains it)")
+    info = card("dino-vit-shapes")
+    torch.set_num_threads(2)
+    model = load_pretrained("dino-vit-shapes")
+    cfg = SimpleNamespace(**info["config"])
+    measured = evaluate_backbone(model, cfg, torch.device("cpu"))
+    for key in ("knn_top1", "jaccard_best_head", "jaccard_mean_heads"):
+        assert measured[key] == pytest.approx(info["metrics"][key], abs=0.02), key  # bf16 on GPU vs fp32 here
