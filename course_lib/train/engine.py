@@ -185,6 +185,18 @@ def fit(recipe, cfg):
         dist.teardown(env)
 
 
+class Clock:
+    """Wall-clock and CPU seconds of a run, continued across resumptions."""
+
+    def __init__(self, seconds=0.0, cpu_seconds=0.0):
+        self.before, self.cpu_before = seconds, cpu_seconds
+        self.started, self.cpu_started = time.time(), time.process_time()
+
+    def read(self):
+        return (self.before + time.time() - self.started,
+                self.cpu_before + time.process_time() - self.cpu_started)
+
+
 def _fit(recipe, cfg, env):
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
@@ -207,22 +219,7 @@ def _fit(recipe, cfg, env):
     total_steps = cfg.steps or max(1, round(cfg.epochs * steps_per_epoch))
 
     # 2. resume, or refuse to overwrite a run
-    step, seconds_before, cpu_before, state_metrics = 0, 0.0, 0.0, {}
-    if env.rank == 0:
-        remove_partial(run_dir)
-    dist.barrier(env)
-    last = latest_checkpoint(run_dir)
-    if cfg.resume and last is not None:
-        state = read_state(last)
-        check_resumable(state, recipe.name, cfg, last)
-        load_run_checkpoint(last, model, optimizer)
-        step, seconds_before, cpu_before = state["step"], state["seconds"], state.get("cpu_seconds", 0.0)
-        state_metrics = state.get("metrics", {})  # a finished run resumed again keeps its metrics
-    elif last is not None and not cfg.resume:
-        raise TrainError(
-            f"{run_dir} already holds checkpoints: pass --resume to continue that run, "
-            "or --out to start a new one elsewhere."
-        )
+    step, clock, metrics = _resume_or_refuse(recipe, cfg, env, run_dir, model, optimizer)
     model.to(env.device)
     _optimizer_to(optimizer, env.device)
     wrapped = dist.wrap(model, env)
@@ -236,56 +233,84 @@ def _fit(recipe, cfg, env):
     stop = min(total_steps, step + cfg.stop_after) if cfg.stop_after > 0 else total_steps
     bar = tqdm(total=total_steps, initial=step, disable=not cfg.progress or env.rank != 0,
                desc=recipe.name, dynamic_ncols=True)
-    metrics, started, cpu_started = state_metrics, time.time(), time.process_time()
     batches = batches_from(train_data, recipe, cfg, step, steps_per_epoch, env.rank, env.world_size)
     model.train()
     while step < stop:
         tick = time.time()
         ctx.epoch, batch = next(batches)
         ctx.step = step
-        torch.manual_seed(mix_seed(cfg.seed, 1_000_003, step, env.rank))  # dropout, drop-path, masks
         lr = learning_rate(cfg, step, total_steps, steps_per_epoch)
-        set_learning_rate(optimizer, lr)
-        with autocast:
-            out = recipe.training_step(wrapped, to_device(batch, env.device), ctx)
-        loss, extra = out if isinstance(out, tuple) else (out, {})
-        if not torch.isfinite(loss):
-            raise TrainError(
-                f"The loss became {loss.item()} at step {step}: lower --lr or add --warmup-epochs."
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        recipe.after_step(model, ctx)
+        loss, extra = _train_step(recipe, wrapped, model, optimizer, batch, ctx, lr, autocast)
         step += 1
 
         # 4. log, evaluate, checkpoint
         images_per_s = cfg.batch_size / max(time.time() - tick, 1e-9)
+        epoch = round(step / steps_per_epoch, 3)
         if step % cfg.log_every == 0 or step == stop:
-            row = {"step": step, "epoch": round(step / steps_per_epoch, 3), "loss": loss.item(), "lr": lr,
-                   "images_per_s": round(images_per_s, 1), **{k: float(v) for k, v in extra.items()}}
-            log.write(row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", img_s=f"{images_per_s:.0f}")
+            log.write({"step": step, "epoch": epoch, "loss": loss, "lr": lr,
+                       "images_per_s": round(images_per_s, 1), **extra})
+            bar.set_postfix(loss=f"{loss:.4f}", img_s=f"{images_per_s:.0f}")
         bar.update(1)
         end_of_epoch = step % steps_per_epoch == 0
         if val_data is not None and ((cfg.eval_every and step % cfg.eval_every == 0)
                                      or (not cfg.eval_every and end_of_epoch) or step == total_steps):
             metrics = _evaluate(recipe, model, val_data, ctx, env, autocast)
-            log.write({"step": step, "epoch": round(step / steps_per_epoch, 3), "split": "val", **metrics})
+            log.write({"step": step, "epoch": epoch, "split": "val", **metrics})
         if step % cfg.save_every == 0 or step == stop:
-            seconds = (seconds_before + time.time() - started, cpu_before + time.process_time() - cpu_started)
-            _save(run_dir, step, model, optimizer, recipe, cfg, env, seconds, metrics)
+            _save(run_dir, step, model, optimizer, recipe, cfg, env, clock.read(), metrics)
     bar.close()
-    seconds = (seconds_before + time.time() - started, cpu_before + time.process_time() - cpu_started)
     log.plot(recipe.name)
+    seconds = clock.read()
     summary = {"run_dir": str(run_dir), "step": step, "total_steps": total_steps, "seconds": seconds[0],
                "cpu_seconds": seconds[1], "metrics": metrics, "finished": step >= total_steps}
     if summary["finished"] and env.rank == 0:
         summary["card"] = _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps)
     dist.barrier(env)
     return summary
+
+
+def _resume_or_refuse(recipe, cfg, env, run_dir, model, optimizer):
+    """(step, clock, metrics) of the latest checkpoint with --resume; a fresh run otherwise.
+
+    A fresh run never overwrites checkpoints of an earlier one; a resumed run must have the
+    same recipe and the same options (those that change the result).
+    """
+    if env.rank == 0:
+        remove_partial(run_dir)
+    dist.barrier(env)
+    last = latest_checkpoint(run_dir)
+    if last is None:
+        return 0, Clock(), {}
+    if not cfg.resume:
+        raise TrainError(
+            f"{run_dir} already holds checkpoints: pass --resume to continue that run, "
+            "or --out to start a new one elsewhere."
+        )
+    state = read_state(last)
+    check_resumable(state, recipe.name, cfg, last)
+    load_run_checkpoint(last, model, optimizer)
+    clock = Clock(state["seconds"], state.get("cpu_seconds", 0.0))
+    return state["step"], clock, state.get("metrics", {})  # a finished run resumed keeps its metrics
+
+
+def _train_step(recipe, wrapped, model, optimizer, batch, ctx, lr, autocast):
+    """One update; returns the loss and the recipe's extra numbers, as floats."""
+    torch.manual_seed(mix_seed(ctx.cfg.seed, 1_000_003, ctx.step, ctx.rank))  # dropout, drop-path, masks
+    set_learning_rate(optimizer, lr)
+    with autocast:
+        out = recipe.training_step(wrapped, to_device(batch, ctx.device), ctx)
+    loss, extra = out if isinstance(out, tuple) else (out, {})
+    if not torch.isfinite(loss):
+        raise TrainError(
+            f"The loss became {loss.item()} at step {ctx.step}: lower --lr or add --warmup-epochs."
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if ctx.cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), ctx.cfg.grad_clip)
+    optimizer.step()
+    recipe.after_step(model, ctx)
+    return loss.item(), {k: float(v) for k, v in extra.items()}
 
 
 def _optimizer_to(optimizer, device):
