@@ -531,3 +531,24 @@ def test_bundled_dino_card_figures_reproduce():
     measured = evaluate_backbone(model, cfg, torch.device("cpu"))
     for key in ("knn_top1", "jaccard_best_head", "jaccard_mean_heads"):
         assert measured[key] == pytest.approx(info["metrics"][key], abs=0.02), key  # bf16 on GPU vs fp32 here
+
+
+@pytest.mark.slow
+def test_attention_page_offers_downloaded_official_weights(hub_cache):
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    torch.manual_seed(0)
+    torch.save(
+        vit_small(patch_size=8, num_classes=0).state_dict(),
+        hub_cache / Path(dino.official_url("dino_vits8")).name,
+    )
+    sys.path.insert(0, str(ROOT / "streamlit_app"))
+    at = AppTest.from_file(str(PAGE), default_timeout=300)
+    at.run()
+    choice = "official dino_vits8 (downloaded)"
+    assert choice in at.selectbox[0].options
+    at.selectbox[0].set_value(choice).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.table) == 1  # per-head Jaccard, now with 6 heads at 224 px
