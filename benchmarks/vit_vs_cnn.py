@@ -72,7 +72,7 @@ def main(argv=None):
     words = argv if argv is not None else sys.argv[1:]
     command = "python benchmarks/vit_vs_cnn.py " + " ".join(map(shlex.quote, words))
     results = {
-        "title": "When is a ViT worth it? (ShapesWorld shapes, same compute per size)",
+        "title": "When is a ViT worth it? ShapesWorld, equal compute per run",
         "command": command.strip(),
         "images_seen_per_run": args.images_seen,
         "models": {label: {"recipe": r, "options": o, **model_cost(r, o, 64)}
