@@ -14,7 +14,7 @@ The two views come from `TwoViews` (random resized crop, flip, colour distortion
 drawn independently for every image of the batch. Its `crop` and `color` switches give the
 augmentation ablation of the paper's Figure 5.
 
-    python -m course_lib.train simclr --epochs 16 --color-strength 1.0 --bundle simclr-resnet-shapes
+    python -m course_lib.train simclr --epochs 64 --bundle simclr-resnet-shapes   # about 5 CPU-minutes
     python -m course_lib.train triplet --epochs 8     # the same views and compute, triplet loss
     python -m course_lib.simclr_experiments temperature   # the experiments: see that module
 """
