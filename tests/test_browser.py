@@ -85,15 +85,17 @@ def page_paths():
     return pages
 
 
-def wait_until_rendered(page, timeout_s=90):
-    """The app is rendered when a title is shown and no element is still running."""
+def wait_until_rendered(page, timeout_s=120):
+    """Rendered = a title is shown and Streamlit's "running" widget has been gone for a second."""
     page.wait_for_selector("h1", timeout=timeout_s * 1000)
-    deadline = time.time() + timeout_s
+    deadline, quiet = time.time() + timeout_s, 0
     while time.time() < deadline:
-        running = page.query_selector('[data-testid="stStatusWidget"]')
-        if running is None or not running.is_visible():
+        running = page.query_selector('[data-testid="stStatusWidget"]') is not None
+        quiet = 0 if running else quiet + 1
+        if quiet >= 4:
             return
-        time.sleep(0.5)
+        time.sleep(0.25)
+    raise TimeoutError(f"the page was still running after {timeout_s} s")
 
 
 def test_every_page_renders_in_chromium(app_url, tmp_path):
