@@ -136,7 +136,9 @@ def views_panel():
 st.title("Embedding space")
 st.write("Each dot is a held-out ShapesWorld image, placed by the two principal axes of its "
          "representation h = f(x) and coloured by its label (the shape of its largest object). "
-         "A good self-supervised encoder groups images by shape without ever seeing a label.")
+         "Compare the encoders, then colour the points by colour instead: the bundled SimCLR encoder "
+         "groups images by colour far more than by shape, because colour is what tells two images "
+         "apart and survives its colour jitter (see notebook 06).")
 try:
     from course_lib.data import shapes  # noqa: F401
 except ImportError:
