@@ -58,9 +58,9 @@ class TwoViews:
     (so it runs on the training device); the random draws come from torch's global generator.
     """
 
-    def __init__(self, size, crop=True, color=True, min_scale=0.2, strength=0.5):
+    def __init__(self, size, crop=True, color=True, min_scale=0.2, strength=0.5, hue=None):
         self.size, self.crop, self.color = size, crop, color
-        self.min_scale, self.strength = min_scale, strength
+        self.min_scale, self.strength, self.hue = min_scale, strength, hue
 
     def __call__(self, images):
         """(B, 3, H, W) in [0, 1] → (view_a, view_b), each (B, 3, size, size) in [0, 1]."""
@@ -69,7 +69,7 @@ class TwoViews:
     def view(self, images):
         x = random_resized_crop(images, self.size, self.min_scale) if self.crop else resize(images, self.size)
         if self.color:
-            x = color_distortion(x, self.strength)
+            x = color_distortion(x, self.strength, hue=self.hue)
         return x
 
 
@@ -106,12 +106,12 @@ def grayscale(x):
     return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
 
 
-def color_distortion(x, strength=0.5, p_jitter=0.8, p_gray=0.2):
+def color_distortion(x, strength=0.5, p_jitter=0.8, p_gray=0.2, hue=None):
     """SimCLR's colour distortion, per image: brightness, contrast, saturation, hue, then grayscale.
 
     Factors are uniform in [1 − 0.8s, 1 + 0.8s] (hue: a shift of up to ±0.2s of the colour
     wheel), as torchvision's ColorJitter(0.8s, 0.8s, 0.8s, 0.2s); the paper uses s = 1 on
-    ImageNet and 0.5 on CIFAR-10.
+    ImageNet and 0.5 on CIFAR-10. `hue` overrides the hue range (0.5 = the whole wheel).
     """
     B = x.shape[0]
 
@@ -123,7 +123,8 @@ def color_distortion(x, strength=0.5, p_jitter=0.8, p_gray=0.2):
     jittered = ((jittered - mean) * factor(0.8 * strength) + mean).clamp(0, 1)  # contrast
     gray = grayscale(jittered)
     jittered = ((jittered - gray) * factor(0.8 * strength) + gray).clamp(0, 1)  # saturation
-    jittered = hue_shift(jittered, (factor(0.2 * strength) - 1) * 2 * torch.pi)
+    hue = 0.2 * strength if hue is None else hue
+    jittered = hue_shift(jittered, (factor(hue) - 1) * 2 * torch.pi)
     x = torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_jitter, jittered, x)
     return torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_gray, grayscale(x).expand_as(x), x)
 
@@ -337,6 +338,7 @@ class ContrastiveTrainConfig(TrainConfig):
     crop: bool = True  # augmentation families, for the ablation
     color: bool = True
     color_strength: float = 0.5  # s of the colour distortion (the paper: 1.0 ImageNet, 0.5 CIFAR)
+    hue: float = -1.0  # largest hue shift, as a fraction of the wheel; -1 = 0.2 × color_strength
     train_size: int = 4096  # ShapesWorld training images (rendered once)
     data_seed: int = 0
     probe_size: int = 2048  # clean training images the k-NN and the linear probe are fitted on
@@ -374,7 +376,8 @@ class SimCLRRecipe(Recipe):
         cfg = ctx.cfg
         images = batch["image"].float() / 255  # (B, 3, S, S) in [0, 1]
         B = images.shape[0]
-        two_views = TwoViews(cfg.image_size, cfg.crop, cfg.color, strength=cfg.color_strength)
+        hue = None if cfg.hue < 0 else cfg.hue
+        two_views = TwoViews(cfg.image_size, cfg.crop, cfg.color, strength=cfg.color_strength, hue=hue)
         view_a, view_b = two_views(images)  # (B, 3, S, S) each
         x = standardize(torch.cat([view_a, view_b]))  # (2B, 3, S, S)
         z = model(x, project=True)  # (2B, proj_dim); one pass, through the DDP wrapper
