@@ -178,8 +178,10 @@ def plot(result):
     from course_lib.viz.contrastive import sweep_figure
 
     path = RESULTS / "contrastive_baselines.json"
-    rows = json.loads(path.read_text())["rows"] if path.exists() else []
-    baselines = {f"{r['arm']} (linear)": r["linear_top1"] for r in rows}
+    base = json.loads(path.read_text()) if path.exists() else {"rows": [], "common": {}}
+    epochs = f", {base['common']['epochs']:g} epochs" if base["common"] else ""
+    baselines = {f"{r['arm']} (linear{epochs if r['arm'] != 'random init' else ''})": r["linear_top1"]
+                 for r in base["rows"]}
     numeric = result["varied"] in ("temperature", "batch_size", "color_strength")
     common = result["common"]
     title = f"{result['experiment']}: {common['epochs']:g} epochs of {common['train_size']} images"
