@@ -212,7 +212,8 @@ def annotate_card(name="simclr-resnet-shapes"):
 
     info = card(name)
     cfg = info["config"]
-    common = {"epochs": cfg["epochs"], "train_size": cfg["train_size"], "seed": cfg["seed"], "device": "cpu",
+    device = cfg["device"] if cfg["device"] != "auto" else "cpu"  # a card trained on cuda: baselines too
+    common = {"epochs": cfg["epochs"], "train_size": cfg["train_size"], "seed": cfg["seed"], "device": device,
               "threads": cfg["threads"]}
     compared = {}
     for row in baselines(common):
