@@ -252,3 +252,24 @@ def attention_jaccard_report(model, images, masks, mass=0.6, layer=-1, batch_siz
         "fg_mass_ratio": torch.stack(ratios).mean(dim=0).tolist(),
         "n_images": len(images),
     }
+
+
+def attention_rollout(maps, residual=0.5):
+    """Attention rollout (Abnar & Zuidema 2020): how much each token draws on each input token.
+
+    Per layer, average the heads and mix in the residual connection, Ã = r·I + (1 − r)·mean_h A,
+    renormalize the rows, and multiply the layers: R = Ã_L ··· Ã_1.
+
+    Args:
+        maps: list of per-layer attention maps, each (B, heads, N, N).
+    Returns:
+        (B, N, N); row i is token i's rollout over the input tokens.
+    """
+    B, _, N, _ = maps[0].shape
+    eye = torch.eye(N, device=maps[0].device)
+    rollout = eye.expand(B, N, N)
+    for attn in maps:
+        mixed = residual * eye + (1 - residual) * attn.float().mean(dim=1)  # (B, N, N)
+        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        rollout = mixed @ rollout  # (B, N, N): this layer after all the earlier ones
+    return rollout
