@@ -142,6 +142,7 @@ def threshold_attention(attn, mass=0.6):
     Returns:
         (..., h, w) bool, True = kept.
     """
+    # BEGIN SOLUTION
     *lead, h, w = attn.shape
     flat = attn.reshape(-1, h * w).float()  # (M, h*w)
     flat = flat / flat.sum(dim=-1, keepdim=True).clamp_min(1e-12)
@@ -150,6 +151,7 @@ def threshold_attention(attn, mass=0.6):
     keep_sorted = mass_before < mass  # keep while the kept mass is still short of `mass`
     keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)  # back to grid order
     return keep.reshape(*lead, h, w)
+    # END SOLUTION
 
 
 def upsample_mask(mask, size):

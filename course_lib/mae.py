@@ -70,6 +70,7 @@ def keep_by_noise(x, noise, len_keep):
         x_visible (B, len_keep, D); mask (B, L) with 0 keep, 1 remove; ids_restore (B, L), the
         permutation that puts shuffled tokens back in their original order.
     """
+    # BEGIN SOLUTION
     B, L, D = x.shape
     ids_shuffle = torch.argsort(noise, dim=1)  # (B, L) ascending: small noise is kept
     ids_restore = torch.argsort(ids_shuffle, dim=1)  # (B, L) inverse permutation
@@ -79,6 +80,7 @@ def keep_by_noise(x, noise, len_keep):
     mask[:, :len_keep] = 0  # in shuffled order: the first len_keep are kept
     mask = torch.gather(mask, 1, ids_restore)  # (B, L) back in patch order
     return x_visible, mask, ids_restore
+    # END SOLUTION
 
 
 def random_masking(x, mask_ratio, noise=None):
@@ -91,11 +93,13 @@ def random_masking(x, mask_ratio, noise=None):
     Returns:
         x_visible (B, L_keep, D), mask (B, L) with 1 = removed, ids_restore (B, L).
     """
+    # BEGIN SOLUTION
     B, L, D = x.shape
     len_keep = int(L * (1 - mask_ratio))
     if noise is None:
         noise = torch.rand(B, L, device=x.device)  # uniform in [0, 1)
     return keep_by_noise(x, noise, len_keep)
+    # END SOLUTION
 
 
 def noise_for_mask(mask):

@@ -146,10 +146,12 @@ def make_teacher(student):
 @torch.no_grad()
 def update_teacher(student, teacher, momentum):
     """θ_t ← m θ_t + (1 − m) θ_s for every parameter (buffers are copied)."""
+    # BEGIN SOLUTION
     for p_s, p_t in zip(student.parameters(), teacher.parameters()):
         p_t.mul_(momentum).add_(p_s.detach(), alpha=1.0 - momentum)
     for b_s, b_t in zip(student.buffers(), teacher.buffers()):
         b_t.copy_(b_s)
+    # END SOLUTION
 
 
 def unwrap_state_dict(state_dict, which="teacher"):

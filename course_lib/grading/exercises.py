@@ -67,6 +67,17 @@ EXERCISES = [
              "class_embeddings: normalize each prompt's embedding, average over templates, renormalize; "
              "zero_shot_classify: normalized image features, logits = temperature_scale() · cosine, softmax over classes.",
              "CLIP"),
+    Exercise("random_masking", "course_lib/mae.py", "keep_by_noise,random_masking",
+             "argsort the per-sample noise (small = kept), gather the first len_keep tokens, build the 0/1 mask "
+             "in shuffled order and un-shuffle it with ids_restore = argsort(ids_shuffle).",
+             "MAE"),
+    Exercise("ema_teacher", "course_lib/dino/model.py", "update_teacher",
+             "for each (student, teacher) parameter pair: θ_t ← m·θ_t + (1 − m)·θ_s, in place, without gradients.",
+             "DINO"),
+    Exercise("attention_jaccard", "course_lib/evaluate.py", "threshold_attention",
+             "normalize the attention to sum 1, sort it descending, keep patches until the kept mass reaches `mass` "
+             "(60% of the mass, not 60% of the maximum).",
+             "DINO"),
 ]
 
 EXERCISES_BY_NAME = {e.name: e for e in EXERCISES}
