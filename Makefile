@@ -33,7 +33,7 @@ lab: $(VENV)/.runtime-stamp  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
 test: $(VENV)/.dev-stamp  ## the whole test suite (≤ 15 min on a 2-core laptop)
-	$(BIN)/python -m pytest -q tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=10 tests $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-stamp
 	$(BIN)/ruff check course_lib tests streamlit_app benchmarks
