@@ -23,6 +23,7 @@ from torch import nn
 from course_lib.blocks import Block
 from course_lib.positions import resize_grid_table
 from course_lib.train import Recipe, TrainConfig, TrainError, register_recipe
+from course_lib.vit import drop_path_rates, init_vit_weights
 
 # -- spectrograms from scratch -------------------------------------------------------------------
 
@@ -305,7 +306,7 @@ class AudioSpectrogramTransformer(nn.Module):
         self.patch_embed = OverlappingPatchEmbed(cfg.patch_size, cfg.fstride, cfg.tstride, D)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + f_dim * t_dim, D))
-        rates = torch.linspace(0, cfg.drop_path_rate, cfg.depth).tolist()
+        rates = drop_path_rates(cfg.drop_path_rate, cfg.depth)
         self.blocks = nn.ModuleList(
             Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, rates[i], fused_attn=cfg.fused_attn)
             for i in range(cfg.depth)
@@ -315,14 +316,7 @@ class AudioSpectrogramTransformer(nn.Module):
         self.init_weights()
 
     def init_weights(self):
-        """Truncated normal (std 0.02) for the tables and linear layers, as in ViT/DeiT."""
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_vit_weights(self)  # the same initialization as the image ViT
 
     def prepare_tokens(self, spec):
         """Log-mel (B, n_mels, n_frames) → [CLS] + patch tokens with positions (B, 1 + L, D)."""

@@ -53,7 +53,7 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(cfg.patch_size, cfg.in_chans, D)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.grid_size**2, D))
-        rates = [cfg.drop_path_rate * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]  # linear
+        rates = drop_path_rates(cfg.drop_path_rate, cfg.depth)
         self.blocks = nn.ModuleList(
             Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, rates[i], cfg.init_values, cfg.ffn,
                   fused_attn=cfg.fused_attn)
@@ -64,14 +64,7 @@ class VisionTransformer(nn.Module):
         self.init_weights()
 
     def init_weights(self):
-        """ViT/DeiT initialization: truncated normal (std 0.02) for tables and linear layers."""
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_vit_weights(self)
 
     def set_fused_attn(self, fused: bool):
         """Switch every block between the fused kernel and the explicit softmax path."""
@@ -125,6 +118,23 @@ class VisionTransformer(nn.Module):
             x = blk(x)
         _, attn = self.blocks[-1](x, return_attention=True)
         return attn
+
+
+def drop_path_rates(rate, depth):
+    """Stochastic-depth rate of each block, growing linearly from 0 to `rate` (DeiT)."""
+    return [rate * i / max(depth - 1, 1) for i in range(depth)]
+
+
+def init_vit_weights(model):
+    """ViT/DeiT initialization: truncated normal (std 0.02) for the [CLS] token, the positional
+    table and every linear layer; zero biases. Shared by every ViT-shaped model of the kit."""
+    nn.init.trunc_normal_(model.pos_embed, std=0.02)
+    nn.init.trunc_normal_(model.cls_token, std=0.02)
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 # -- presets (ViT paper Table 1; "tiny"/"small" from DeiT) ---------------------------------------
