@@ -7,7 +7,6 @@ shown; the fused path calls `F.scaled_dot_product_attention` for speed and never
 matrix. Both give the same numbers (tested to 1e-6).
 """
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 

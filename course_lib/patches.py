@@ -4,7 +4,6 @@ An image of H × W pixels cut into p × p patches gives L = (H/p)(W/p) tokens. E
 patch's p·p·C numbers, in the order MAE uses: rows of the patch, then columns, then channels.
 """
 
-import torch
 from torch import nn
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import read_official_keys
+
 from course_lib import complexity
 from course_lib.complexity import (
     attention_matrix_bytes,

@@ -3,7 +3,6 @@
 import common
 import matplotlib.pyplot as plt
 import streamlit as st
-import torch
 
 from course_lib.positions import embedding_similarity, sincos_2d
 from course_lib.viz.vit import patch_grid_figure, position_similarity_figure, token_strip_figure
