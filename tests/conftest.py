@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/browser.py
 OFFICIAL_KEYS = ROOT / "tests" / "fixtures" / "official_keys"
 
 
@@ -75,3 +76,25 @@ def pytest_runtest_makereport(item, call):
         missing = unimplemented_exercises()
         if missing:
             _skip(report, item, f"the app pages need the homework exercises; still to implement: {', '.join(missing)}")
+
+
+# -- real-browser tests share one app server (tests/browser.py) ---------------------------------
+@pytest.fixture(scope="session")
+def app_url():
+    """URL of one `streamlit run streamlit_app/app.py` shared by every browser test."""
+    from browser import require_browser, streamlit_app
+
+    require_browser()
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    with streamlit_app(artifacts / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture
+def browser_page(app_url, tmp_path):
+    """A fresh headless-Chromium page (its own profile directory)."""
+    from browser import chromium_page
+
+    with chromium_page(tmp_path / "profile") as page:
+        yield page

@@ -366,51 +366,21 @@ def test_page_upload_good_bad_and_too_long():
     assert any("330 Hz" in m.value for m in at.metric)
 
 
-# -- the page in a real browser ---------------------------------------------------------------------
 @pytest.mark.browser
 @pytest.mark.slow
-def test_page_uploads_in_chromium(tmp_path):
+def test_page_uploads_in_chromium(app_url, browser_page, tmp_path):
     """A bad and a good upload through the real file input of the page, in headless Chromium."""
-    import shutil
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+    from browser import exception_boxes, wait_until_rendered
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no Chromium found (apt-get install chromium)")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(PAGE), "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bad, good = tmp_path / "notes.txt", tmp_path / "tone.wav"
     bad.write_text("not audio at all")
     good.write_bytes(wav_bytes(0.5 * harmonic(330.0, n=SR).numpy()))
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True,
-                                         args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.get_by_text("Upload a WAV").click()
-            page.locator('input[type="file"]').set_input_files(str(bad))
-            page.get_by_text("not a PCM WAV audio file").wait_for(timeout=60_000)
-            page.locator('input[type="file"]').set_input_files(str(good))
-            page.get_by_text("The model hears").wait_for(timeout=90_000)
-            assert page.query_selector('[data-testid="stException"]') is None
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    page = browser_page
+    page.goto(f"{app_url}/spectrograms")
+    wait_until_rendered(page)
+    page.get_by_text("Upload a WAV").click()
+    page.locator('input[type="file"]').set_input_files(str(bad))
+    page.get_by_text("not a PCM WAV audio file").wait_for(timeout=60_000)
+    page.locator('input[type="file"]').set_input_files(str(good))
+    page.get_by_text("The model hears").wait_for(timeout=90_000)
+    assert not exception_boxes(page)

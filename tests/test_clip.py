@@ -259,66 +259,26 @@ def test_clip_rankings_page():
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_clip_rankings_page_in_chromium(tmp_path):
+def test_clip_rankings_page_in_chromium(app_url, browser_page, tmp_path):
     """The page in a real browser: ranked bars, an empty label list and a bad upload answered."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    chromium = Path("/usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not chromium.exists():
-        pytest.skip("no Chromium at /usr/bin/chromium")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app" / "app.py"), "--server.port",
-         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def settle(page):
-        page.wait_for_selector("h1", timeout=90_000)
-        for _ in range(180):
-            busy = page.query_selector('[data-testid="stStatusWidget"]')
-            if busy is None or not busy.is_visible():
-                break
-            time.sleep(0.5)
-        time.sleep(1.0)
+    from browser import exception_boxes, wait_until_rendered
 
     def alerts(page):
         return " ".join(e.inner_text() for e in page.query_selector_all('[data-testid="stAlert"]'))
 
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_api.sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                str(tmp_path / "profile"), executable_path=str(chromium), headless=True,
-                args=["--headless", "--no-sandbox", "--disable-gpu"])
-            page = context.new_page()
-            page.goto(f"http://127.0.0.1:{port}/clip_rankings")
-            settle(page)
-            assert "out of 72" in page.content()
-            labels = page.get_by_label("Labels, one per line")
-            labels.fill("")
-            labels.press("Control+Enter")
-            settle(page)
-            assert "label list is empty" in alerts(page)
-            page.get_by_text("Upload an image", exact=True).first.click()
-            settle(page)
-            (tmp_path / "bad.png").write_text("not an image")
-            page.set_input_files('input[type="file"]', str(tmp_path / "bad.png"))
-            settle(page)
-            assert "not an image this app can read" in alerts(page)
-            assert not page.query_selector_all('[data-testid="stException"]')
-            context.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    page = browser_page
+    page.goto(f"{app_url}/clip_rankings")
+    wait_until_rendered(page)
+    assert "out of 72" in page.content()
+    labels = page.get_by_label("Labels, one per line")
+    labels.fill("")
+    labels.press("Control+Enter")
+    wait_until_rendered(page)
+    assert "label list is empty" in alerts(page)
+    page.get_by_text("Upload an image", exact=True).first.click()
+    wait_until_rendered(page)
+    (tmp_path / "bad.png").write_text("not an image")
+    page.set_input_files('input[type="file"]', str(tmp_path / "bad.png"))
+    wait_until_rendered(page)
+    assert "not an image this app can read" in alerts(page)
+    assert not exception_boxes(page)

@@ -466,54 +466,24 @@ def test_attention_rows_match_full_maps():
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_attention_page_in_chromium_with_a_good_and_a_bad_upload(tmp_path):
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
+def test_attention_page_in_chromium_with_a_good_and_a_bad_upload(app_url, browser_page, tmp_path):
     import numpy as np
-
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_browser import CHROMIUM, FLAGS, free_port, require_browser, wait_until_rendered
-
-    require_browser()
+    from browser import exception_boxes, wait_until_rendered
     from PIL import Image
-    from playwright.sync_api import sync_playwright
 
     good, bad = tmp_path / "photo.png", tmp_path / "notes.png"
     Image.fromarray((np.random.default_rng(0).random((90, 120, 3)) * 255).astype("uint8")).save(good)
     bad.write_bytes(b"this is not an image")
-    port = free_port()
-    app = str(ROOT / "streamlit_app" / "app.py")
-    flags = ["--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    command = [sys.executable, "-m", "streamlit", "run", app, *flags]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/attention_maps")
-            wait_until_rendered(page)
-            page.get_by_text("Upload an image").click()
-            wait_until_rendered(page)
-            for path, expect in ((good, "Attention mass kept"), (bad, "not an image")):
-                page.locator('input[type="file"]').set_input_files(str(path))
-                page.wait_for_selector(f"text={expect}", timeout=90_000)
-                wait_until_rendered(page)
-                assert not page.query_selector_all('[data-testid="stException"]')
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
+    page = browser_page
+    page.goto(f"{app_url}/attention_maps")
+    wait_until_rendered(page)
+    page.get_by_text("Upload an image").click()
+    wait_until_rendered(page)
+    for path, expect in ((good, "Attention mass kept"), (bad, "not an image")):
+        page.locator('input[type="file"]').set_input_files(str(path))
+        page.wait_for_selector(f"text={expect}", timeout=90_000)
+        wait_until_rendered(page)
+        assert not exception_boxes(page)
 # -- the bundled checkpoint (skipped until `dino-vit-shapes` is bundled) ---------------------------
 @pytest.mark.slow
 def test_bundled_dino_card_figures_reproduce():

@@ -361,54 +361,25 @@ def test_recipe_trains_evaluates_and_saves_a_loadable_card(tmp_path):
     assert isinstance(model, M.MaskedAutoencoderViT) and not model.config.fused_attn
 
 
-# -- the page in a real browser: a good and a bad upload ------------------------------------------
 @pytest.mark.browser
 @pytest.mark.slow
-def test_page_in_chromium_with_a_good_and_a_bad_upload(tmp_path):
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from test_browser import CHROMIUM, FLAGS, free_port, require_browser, wait_until_rendered
-
-    require_browser()
+def test_page_in_chromium_with_a_good_and_a_bad_upload(app_url, browser_page, tmp_path):
+    from browser import exception_boxes, wait_until_rendered
     from PIL import Image
-    from playwright.sync_api import sync_playwright
 
     good, bad = tmp_path / "photo.png", tmp_path / "notes.png"
     Image.fromarray((np_rand_image() * 255).astype("uint8")).save(good)
     bad.write_bytes(b"this is not an image")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app" / "app.py"),
-                             "--server.port", str(port), "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/mae_reconstructions")
-            wait_until_rendered(page)
-            page.get_by_text("Upload an image").click()
-            wait_until_rendered(page)
-            for path, expect in ((good, "Patches removed"), (bad, "not an image")):
-                page.locator('input[type="file"]').set_input_files(str(path))
-                page.wait_for_selector(f"text={expect}", timeout=90_000)
-                wait_until_rendered(page)
-                assert not page.query_selector_all('[data-testid="stException"]')
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-
-
+    page = browser_page
+    page.goto(f"{app_url}/mae_reconstructions")
+    wait_until_rendered(page)
+    page.get_by_text("Upload an image").click()
+    wait_until_rendered(page)
+    for path, expect in ((good, "Patches removed"), (bad, "not an image")):
+        page.locator('input[type="file"]').set_input_files(str(path))
+        page.wait_for_selector(f"text={expect}", timeout=90_000)
+        wait_until_rendered(page)
+        assert not exception_boxes(page)
 def np_rand_image(size=80):
     import numpy as np
 
