@@ -15,8 +15,8 @@
 set -u
 BUDGET=${1:-300}; OUTD=${2:-${OUT:-/tmp/dino_out}}
 PY=${PY:-python3}; BS=${BS:-256}; TRAIN=${TRAIN:-30000}; DEV=${DEV:-cuda}
-VAL=${VAL:-500}; KNN=${KNN:-2000}; PROBE=${PROBE:-30}; MINSTEPS=${MINSTEPS:-50}  # smaller: a CPU dry run
-export VAL KNN PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4 HF_HUB_OFFLINE=1
+COMPARE=${COMPARE:-1}; VAL=${VAL:-500}; KNN=${KNN:-2000}; PROBE=${PROBE:-30}; MINSTEPS=${MINSTEPS:-50}  # smaller: a CPU dry run
+export COMPARE VAL KNN PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4 HF_HUB_OFFLINE=1
 mkdir -p "$OUTD"; R=${RUNS:-/tmp/dino_runs}; rm -rf "$R"; mkdir -p "$R"
 $PY -c "import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())"
 COMMON="--device $DEV --batch-size $BS --lr 1e-3 --train-size $TRAIN --val-size $VAL --knn-train-size $KNN --no-progress"
@@ -70,6 +70,8 @@ if scores:
             f"selection by best-head Jaccard + 0.5 k-NN on held-out ShapesWorld): {best}. "
             "All three are in data/results/dino_gpu_runs.json.")
     dino.bundle_run(runs / f"run_{best}", "dino-vit-shapes", note)
+    if os.environ.get("COMPARE", "1") == "0":
+        sys.exit(0)  # compare later: python -m course_lib.dino compare
     results = dino.main(["compare", "--n-test", os.environ.get("VAL", "500"), "--n-train", os.environ.get("KNN", "2000")])
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_head"} for k, v in results.items()}, indent=1))
 PYEOF
