@@ -207,6 +207,32 @@ def test_all_bundled_reruns_the_card_command(tmp_path, monkeypatch):
     assert_same_weights(weights(tmp_path / "src"), weights(tmp_path / "runs" / "bundled" / "final"))
 
 
+def test_a_stopped_step_bundles_with_the_command_that_trains_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(ck, "CHECKPOINT_DIR", tmp_path / "bundled")
+    (tmp_path / "bundled").mkdir()
+    stopped = fit("supervised-vit", **{**TINY, "stop_after": 8, "eval_every": 4}, out=str(tmp_path / "a"))
+    assert main(["--bundle-checkpoint", str(latest_checkpoint(tmp_path / "a")), "early"]) == 0
+    card = ck.card("early", tmp_path / "bundled")
+    assert card["command"].endswith("--stop-after 8") and card["training"]["steps"] == 8
+    assert card["metrics"] == stopped["metrics"]  # the evaluation at step 8
+    # the card's command, run again, trains exactly the bundled weights
+    words = card["command"].split()[3:] + ["--out", str(tmp_path / "b"), "--no-progress", "--threads", "1"]
+    assert main(words) == 0
+    assert main(["--bundle-checkpoint", str(latest_checkpoint(tmp_path / "b")), "again"]) == 0
+    assert_same_weights(load_file(tmp_path / "bundled" / "early.safetensors"),
+                        load_file(tmp_path / "bundled" / "again.safetensors"))
+    model = ck.load_pretrained("early", directory=tmp_path / "bundled")
+    assert model(torch.zeros(1, 3, 16, 16)).shape == (1, 6)
+
+
+def test_bundling_a_corrupted_step_is_one_sentence(tmp_path, capsys):
+    fit("supervised-vit", **{**TINY, "stop_after": 4}, out=str(tmp_path))
+    weights_file = latest_checkpoint(tmp_path) / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:-5])
+    assert main(["--bundle-checkpoint", str(latest_checkpoint(tmp_path)), "x"]) == 2
+    assert "missing or corrupted" in capsys.readouterr().err
+
+
 # -- distributed ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_two_processes_match_one_process_at_the_same_global_batch(tmp_path):

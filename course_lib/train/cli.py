@@ -14,7 +14,8 @@ from course_lib.train.recipe import TrainError, available_recipes, get_recipe, u
 USAGE = """python -m course_lib.train RECIPE [--option value ...]
        python -m course_lib.train RECIPE --help      (the recipe's options)
        python -m course_lib.train --list             (the recipes)
-       python -m course_lib.train --all-bundled [--option value ...]   (retrain every bundled model)"""
+       python -m course_lib.train --all-bundled [--option value ...]   (retrain every bundled model)
+       python -m course_lib.train --bundle-checkpoint CHECKPOINT_DIR NAME  (bundle a stopped run's step)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,7 +74,12 @@ def retrain_bundled(extra):
             print(f"skipping {name}: its card has no `python -m course_lib.train` command", file=sys.stderr)
             continue
         print(f"retraining {name}: {' '.join(words)}", file=sys.stderr)
-        _run(words[3:] + ["--out", f"runs/bundled/{name}", "--resume"] + extra)
+        summary = _run(words[3:] + ["--out", f"runs/bundled/{name}", "--resume"] + extra)
+        if "--stop-after" in words and summary is not None:  # an intermediate step was bundled
+            from course_lib.train.engine import bundle_checkpoint
+            from course_lib.train.state import latest_checkpoint
+
+            bundle_checkpoint(latest_checkpoint(summary["run_dir"]), name, card(name).get("note"))
         retrained.append(name)
     return retrained
 
@@ -96,6 +102,13 @@ def main(argv=None):
             return 0
         if argv[0] == "--list":
             print("\n".join(available_recipes()))
+            return 0
+        if argv[0] == "--bundle-checkpoint":
+            if len(argv) != 3:
+                raise TrainError("Usage: python -m course_lib.train --bundle-checkpoint CHECKPOINT_DIR NAME.")
+            from course_lib.train.engine import bundle_checkpoint
+
+            print(f"bundled {bundle_checkpoint(argv[1], argv[2])['name']}")
             return 0
         if argv[0] == "--all-bundled":
             retrain_bundled(argv[1:])

@@ -334,7 +334,8 @@ def _evaluate(recipe, model, val_data, ctx, env, autocast):
 def _save(run_dir, step, model, optimizer, recipe, cfg, env, seconds, metrics):
     if env.rank == 0:
         state = {"recipe": recipe.name, "config": asdict(cfg), "seconds": seconds[0],
-                 "cpu_seconds": seconds[1], "metrics": metrics}
+                 "cpu_seconds": seconds[1], "metrics": metrics, "machine": machine(env.device),
+                 "processes": env.world_size}
         save_run_checkpoint(run_dir, step, model, optimizer, state)
     dist.barrier(env)
 
@@ -362,3 +363,46 @@ def _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps):
         card = save_checkpoint(exported, {**card, "name": cfg.bundle}, directory=CHECKPOINT_DIR)
     write_json(run_dir / "summary.json", {"card": card})
     return card
+
+
+def bundle_checkpoint(path, name, note=None):
+    """Bundle a run's intermediate checkpoint (e.g. where `--stop-after` stopped) as NAME.
+
+    The card is the one `--bundle` would write, with the metrics of that step and, as command,
+    the run's command + `--stop-after STEP`: the command that trains exactly these weights.
+
+        python -m course_lib.train --bundle-checkpoint runs/dino/checkpoints/step-0000308 NAME
+    """
+    from course_lib.checkpoints import CHECKPOINT_DIR, load_state_dict_strict, sha256_file
+    from course_lib.train.recipe import get_recipe
+    from course_lib.train.state import read_state
+
+    path = Path(path)
+    state = read_state(path)
+    recipe = get_recipe(state["recipe"])
+    cfg = recipe.Config(**state["config"])
+    weights = path / "model.safetensors"
+    if not weights.exists() or sha256_file(weights) != state["sha256"]["model.safetensors"]:
+        raise TrainError(f"The checkpoint file {weights} is missing or corrupted (sha256 mismatch).")
+    model = recipe.build_model(cfg)
+    from safetensors.torch import load_file
+
+    load_state_dict_strict(model, load_file(weights))
+    step = state["step"]
+    card = {
+        **recipe.card(model, cfg),
+        "recipe": recipe.name,
+        "command": f"{command_line(recipe.name, cfg)} --stop-after {step}",
+        "exported_with": f"python -m course_lib.train --bundle-checkpoint RUN/checkpoints/{path.name} {name}",
+        "seed": cfg.seed,
+        "config": asdict(cfg),
+        "training": {"seconds": round(state["seconds"], 1),
+                     "cpu_seconds_rank0": round(state["cpu_seconds"], 1),
+                     "steps": step, "machine": state.get("machine"), "processes": state.get("processes"),
+                     "torch": torch.__version__},
+        "metrics": state["metrics"],
+        "name": name,
+    }
+    if note:
+        card["note"] = note
+    return save_checkpoint(recipe.export(model), card, directory=CHECKPOINT_DIR)
