@@ -24,15 +24,17 @@ def comparison_models(names=("dino-vit-shapes", "supervised-vit-shapes")):
     return models
 
 
-def compare_attention(models, n_test=500, n_train=2000, seed=0, mass=0.6):
+def compare_attention(models, n_test=500, n_train=2000, seed=0, mass=0.6, start=0):
     """Best-head / mean Jaccard, foreground attention mass and k-NN accuracy for each model.
 
-    Held-out = ShapesWorld's "test" split; the k-NN memory bank is the first `n_train` training
-    images. Returns {label: metrics}, and "_reference": the centred-blob Jaccard.
+    Held-out = test images start … start+n_test-1 of ShapesWorld's "test" split (training runs
+    evaluate on the first 500: `start=500` gives images no choice has seen); the k-NN memory
+    bank is the first `n_train` training images. Returns {label: metrics}, and "_reference":
+    the centred-blob Jaccard.
     """
     from course_lib.evaluate import attention_jaccard_report, knn_accuracy
 
-    test_x, test_fg, test_y = held_out_shapes(n_test, 64, seed, "test")
+    test_x, test_fg, test_y = held_out_shapes(n_test, 64, seed, "test", start=start)
     train_x, _, train_y = held_out_shapes(n_train, 64, seed, "train")
     results = {}
     for label, model in models.items():
@@ -49,13 +51,14 @@ def compare_attention(models, n_test=500, n_train=2000, seed=0, mass=0.6):
         "n_train": n_train,
         "mass": mass,
         "split": "test",
+        "first_test_image": start,
         "seed": seed,
     }
     return results
 
 
 def main(argv=None):
-    """`python -m course_lib.dino compare [--out data/results/dino_jaccard.json] [--n-test 500]`."""
+    """`python -m course_lib.dino compare [--out FILE] [--n-test 500] [--n-train 2000] [--start 0]`."""
     import argparse
     import json
 
@@ -64,10 +67,12 @@ def main(argv=None):
     parser.add_argument("--out", default="data/results/dino_jaccard.json")
     parser.add_argument("--n-test", type=int, default=500)
     parser.add_argument("--n-train", type=int, default=2000)
+    parser.add_argument("--start", type=int, default=0, help="first test image (500: unseen by any choice)")
     args = parser.parse_args(argv)
-    results = compare_attention(comparison_models(), args.n_test, args.n_train)
+    results = compare_attention(comparison_models(), args.n_test, args.n_train, start=args.start)
     results["_reference"]["command"] = (
         f"python -m course_lib.dino compare --n-test {args.n_test} --n-train {args.n_train}"
+        + (f" --start {args.start} --out {args.out}" if args.start else "")
     )
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)

@@ -257,13 +257,13 @@ class MultiCropShapes(torch.utils.data.Dataset):
 
 # -- evaluation during and after training -----------------------------------------------------
 @lru_cache(maxsize=4)
-def held_out_shapes(n, image_size=64, seed=0, split="test", difficulty="medium"):
-    """n ShapesWorld items as (images (n, 3, H, W) in [0, 1], foregrounds (n, H, W), labels (n,))."""
+def held_out_shapes(n, image_size=64, seed=0, split="test", difficulty="medium", start=0):
+    """Items start … start+n-1 of a ShapesWorld split as (images (n, 3, H, W) in [0, 1],
+    foregrounds (n, H, W), labels (n,))."""
     from course_lib.data import ShapesWorld
 
-    batch = ShapesWorld(n, image_size=image_size, seed=seed, split=split, difficulty=difficulty).batch(
-        range(n)
-    )
+    world = ShapesWorld(start + n, image_size=image_size, seed=seed, split=split, difficulty=difficulty)
+    batch = world.batch(range(start, start + n))
     return batch["image"], batch["foreground"], batch["label"]
 
 
