@@ -522,3 +522,18 @@ def test_attention_page_offers_downloaded_official_weights(hub_cache):
     at.selectbox[0].set_value(choice).run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.table) == 1  # per-head Jaccard, now with 6 heads at 224 px
+
+
+def test_what_features_know_reports_each_attribute_of_the_main_object():
+    from course_lib.data import ShapesWorld
+    from course_lib.dino.analysis import main_object_attributes, what_features_know
+
+    images, labels = main_object_attributes(12, split="test", start=3)
+    assert images.shape == (12, 3, 64, 64)
+    assert torch.equal(labels["shape"], ShapesWorld(15, split="test").batch(range(3, 15))["label"])
+    torch.manual_seed(0)
+    model = vit_tiny(patch_size=8, img_size=64, depth=1, num_classes=0).eval()
+    table = what_features_know({"random": model}, n_test=12, n_train=24)
+    assert set(table["random"]) == {"shape", "color", "pattern"}
+    assert all(0 <= v <= 1 for v in table["random"].values())
+    assert table["_chance"]["shape"] == pytest.approx(1 / 6)

@@ -1,4 +1,4 @@
-"""`python -m course_lib.dino compare`: DINO vs supervised vs random on held-out ShapesWorld."""
+"""`python -m course_lib.dino compare` (attention Jaccard) and `... attributes` (what the features know)."""
 
 from course_lib.dino.analysis import main
 

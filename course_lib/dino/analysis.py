@@ -57,23 +57,65 @@ def compare_attention(models, n_test=500, n_train=2000, seed=0, mass=0.6, start=
     return results
 
 
+def main_object_attributes(n, seed=0, split="train", start=0):
+    """Images (n, 3, 64, 64) and {attribute: labels (n,)}: the largest object's shape, colour, pattern."""
+    from course_lib.data import ShapesWorld
+
+    world = ShapesWorld(start + n, image_size=64, seed=seed, split=split)
+    batch = world.batch(range(start, start + n))
+    labels = {}
+    for attribute, names in (("shape", ShapesWorld.SHAPES), ("color", ShapesWorld.COLORS),
+                             ("pattern", ShapesWorld.PATTERNS)):
+        index = {name: i for i, name in enumerate(names)}
+        labels[attribute] = torch.tensor([index[objs[0][attribute]] for objs in batch["objects"]])
+    return batch["image"], labels
+
+
+def what_features_know(models, n_test=500, n_train=2000, seed=0, start=0):
+    """k-NN accuracy of each model's [CLS] features on the main object's shape, colour and pattern.
+
+    Returns {label: {attribute: accuracy}} and "_chance": 1 / number of values of each attribute.
+    """
+    from course_lib.evaluate import knn_accuracy
+
+    train_x, train_labels = main_object_attributes(n_train, seed, "train")
+    test_x, test_labels = main_object_attributes(n_test, seed, "test", start)
+    results = {}
+    for label, model in models.items():
+        train_f, test_f = cls_features(model, train_x), cls_features(model, test_x)  # (n, D)
+        results[label] = {a: knn_accuracy(train_f, train_labels[a], test_f, test_labels[a])
+                          for a in train_labels}
+    results["_chance"] = {a: 1 / (int(max(train_labels[a].max(), test_labels[a].max())) + 1)
+                          for a in train_labels}
+    return results
+
+
 def main(argv=None):
-    """`python -m course_lib.dino compare [--out FILE] [--n-test 500] [--n-train 2000] [--start 0]`."""
+    """`python -m course_lib.dino compare|attributes [--out FILE] [--n-test N] [--n-train N] [--start 0]`.
+
+    compare → data/results/dino_jaccard.json; attributes (what the features know: k-NN on the main
+    object's shape, colour, pattern) → data/results/dino_attributes.json.
+    """
     import argparse
     import json
 
     parser = argparse.ArgumentParser(prog="python -m course_lib.dino")
-    parser.add_argument("what", choices=["compare"])
-    parser.add_argument("--out", default="data/results/dino_jaccard.json")
+    parser.add_argument("what", choices=["compare", "attributes"])
+    parser.add_argument("--out", default="")
     parser.add_argument("--n-test", type=int, default=500)
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--start", type=int, default=0, help="first test image (500: unseen by any choice)")
     args = parser.parse_args(argv)
-    results = compare_attention(comparison_models(), args.n_test, args.n_train, start=args.start)
-    results["_reference"]["command"] = (
-        f"python -m course_lib.dino compare --n-test {args.n_test} --n-train {args.n_train}"
-        + (f" --start {args.start} --out {args.out}" if args.start else "")
-    )
+    command = (f"python -m course_lib.dino {args.what} --n-test {args.n_test} --n-train {args.n_train}"
+               + (f" --start {args.start} --out {args.out}" if args.start else ""))
+    if args.what == "attributes":
+        results = what_features_know(comparison_models(), args.n_test, args.n_train, start=args.start)
+        results["_chance"]["command"] = command
+        args.out = args.out or "data/results/dino_attributes.json"
+    else:
+        results = compare_attention(comparison_models(), args.n_test, args.n_train, start=args.start)
+        results["_reference"]["command"] = command
+        args.out = args.out or "data/results/dino_jaccard.json"
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     return results
