@@ -61,7 +61,7 @@ def app_rerun_seconds(repeats):
 
     sys.path.insert(0, str(ROOT / "streamlit_app"))
     at = AppTest.from_file(
-        str(ROOT / "streamlit_app" / "pages" / "03_attention_maps.py"), default_timeout=300
+        str(ROOT / "streamlit_app" / "topics" / "03_attention_maps.py"), default_timeout=300
     )
     at.run()
     sample = next(s for s in at.slider if s.label == "Sample")

@@ -1,7 +1,9 @@
 """The teaching kit's browser app: `make app` (or `streamlit run streamlit_app/app.py`).
 
-Pages are discovered from streamlit_app/pages/NN_name.py, in number order, so each topic adds its
-page without touching this file.
+Pages are discovered from streamlit_app/topics/NN_name.py, in number order, so each topic adds its
+page without touching this file. The folder is not called `pages/`: Streamlit serves a folder of
+that name as its older file-based navigation to a browser that opens a page's URL directly,
+without this file's navigation, titles or wide layout.
 """
 
 import sys
@@ -26,7 +28,7 @@ def page_title(path):
 
 def discover_pages():
     pages = [st.Page(str(HERE / "home.py"), title="Home", icon="🏠", default=True)]
-    for path in sorted((HERE / "pages").glob("[0-9][0-9]_*.py")):
+    for path in sorted((HERE / "topics").glob("[0-9][0-9]_*.py")):
         pages.append(st.Page(str(path), title=page_title(path), url_path=path.stem[3:]))
     return pages
 

@@ -40,7 +40,7 @@ def test_home_page():
 
 
 def test_attention_memory_page_numbers():
-    at = run_page("pages/01_attention_memory.py")
+    at = run_page("topics/01_attention_memory.py")
     assert not at.exception
     at.number_input[0].set_value(512)  # R
     at.number_input[1].set_value(1)  # pixels as tokens
@@ -52,7 +52,7 @@ def test_attention_memory_page_numbers():
 
 
 def test_attention_memory_bad_patch_size():
-    at = run_page("pages/01_attention_memory.py")
+    at = run_page("topics/01_attention_memory.py")
     at.number_input[0].set_value(100)
     at.number_input[1].set_value(16)
     at.run()
@@ -61,7 +61,7 @@ def test_attention_memory_bad_patch_size():
 
 
 def test_patches_page_renders():
-    at = run_page("pages/02_patches_and_positions.py")
+    at = run_page("topics/02_patches_and_positions.py")
     assert not at.exception
     assert at.title[0].value == "Patches and positions"
 

@@ -21,7 +21,7 @@ from course_lib.data.audio_clips import (
 
 SR = 16000
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = ROOT / "streamlit_app" / "pages" / "08_spectrograms.py"
+PAGE = ROOT / "streamlit_app" / "topics" / "08_spectrograms.py"
 BUNDLED = "ast-mini-audioclips"
 
 

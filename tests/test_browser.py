@@ -23,7 +23,7 @@ def page_paths():
     from app import page_title
 
     pages = [("", "Home", "Vision transformers")]
-    for path in sorted((ROOT / "streamlit_app" / "pages").glob("[0-9][0-9]_*.py")):
+    for path in sorted((ROOT / "streamlit_app" / "topics").glob("[0-9][0-9]_*.py")):
         pages.append((path.stem[3:], page_title(path), None))
     return pages
 
@@ -48,3 +48,20 @@ def test_every_page_renders_in_chromium(app_url, browser_page):
         if title not in page.title() and "teaching kit" not in page.title():
             failures.append(f"{title}: unexpected document title {page.title()!r}")
     assert not failures, "\n".join(failures)
+
+
+def test_a_page_opened_by_its_url_keeps_the_apps_navigation(app_url, tmp_path):
+    """A bookmarked page (fresh browser, no visit to Home first) gets the app's titles and layout.
+
+    With the page files in a folder named `pages/`, Streamlit served such a visit its older
+    file-based navigation: lower-case file names in the sidebar and none of app.py's settings.
+    """
+    from browser import chromium_page
+
+    with chromium_page(tmp_path / "fresh") as page:
+        page.goto(f"{app_url}/attention_maps", wait_until="domcontentloaded")
+        wait_until_rendered(page)
+        sidebar = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Home" in sidebar and "Attention maps" in sidebar, sidebar
+        assert "teaching kit" in page.title()
+        assert "Attention maps" in page.query_selector("h1").inner_text()

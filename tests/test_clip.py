@@ -241,7 +241,7 @@ def test_clip_rankings_page():
     from streamlit.testing.v1 import AppTest
 
     sys.path.insert(0, str(ROOT / "streamlit_app"))
-    at = AppTest.from_file(str(ROOT / "streamlit_app" / "pages" / "07_clip_rankings.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "streamlit_app" / "topics" / "07_clip_rankings.py"), default_timeout=120)
     at.run()
     assert not at.exception and any("out of" in m.value for m in at.markdown)
     for view in ("Text → images", "Similarity matrix", "Where does the text match?", "Rank labels"):

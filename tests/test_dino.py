@@ -422,7 +422,7 @@ def test_dino_recipe_trains_and_exports(tmp_path):
 
 
 # -- the app page --------------------------------------------------------------------------------
-PAGE = ROOT / "streamlit_app" / "pages" / "03_attention_maps.py"
+PAGE = ROOT / "streamlit_app" / "topics" / "03_attention_maps.py"
 
 
 def test_attention_maps_page_runs():

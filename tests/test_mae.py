@@ -300,7 +300,7 @@ def test_norm_pix_unnormalization_uses_visible_patches_only():
 
 
 # -- the app page (Streamlit AppTest) -------------------------------------------------------------
-PAGE = ROOT / "streamlit_app" / "pages" / "05_mae_reconstructions.py"
+PAGE = ROOT / "streamlit_app" / "topics" / "05_mae_reconstructions.py"
 
 
 def run_page():

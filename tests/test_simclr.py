@@ -185,7 +185,7 @@ def test_experiment_arm_labels():
 
 
 # ---- the "Embedding space" page -------------------------------------------------------------
-PAGE = str(Path(__file__).resolve().parents[1] / "streamlit_app" / "pages" / "06_embedding_space.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "streamlit_app" / "topics" / "06_embedding_space.py")
 
 
 def _page():

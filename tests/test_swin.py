@@ -229,7 +229,7 @@ def test_swin_windows_page(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.syspath_prepend(str(ROOT / "streamlit_app"))  # the page imports `common`
-    at = AppTest.from_file(str(ROOT / "streamlit_app" / "pages" / "04_swin_windows.py"), default_timeout=90)
+    at = AppTest.from_file(str(ROOT / "streamlit_app" / "topics" / "04_swin_windows.py"), default_timeout=90)
     at.run()
     assert not at.exception and not at.error
     at.select_slider(key="swin_size").set_value(384).run()  # 96 × 96 tokens: M = 12 by default
