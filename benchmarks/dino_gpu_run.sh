@@ -12,6 +12,8 @@
 #    write data/results/dino_jaccard.json (DINO vs supervised vs random) and dino_gpu_runs.json;
 # 4. copy the bundle, the results and the runs' metrics to OUTDIR.
 # About 2 minutes more than TRAIN_SECONDS in all (rendering 30,000 images, evaluations, comparison).
+# Note: the bundled dino-vit-shapes is not this script's output but configuration A stopped at step 308,
+# where all three runs peaked (README, "DINO's attention"); running this script replaces it.
 set -u
 BUDGET=${1:-300}; OUTD=${2:-${OUT:-/tmp/dino_out}}
 PY=${PY:-python3}; BS=${BS:-256}; TRAIN=${TRAIN:-30000}; DEV=${DEV:-cuda}
