@@ -8,6 +8,7 @@ Measures, as the median of several runs after one warm-up:
    then every overlay and tile the page draws);
 2. the same for ViT-S/8 (random weights, the official layout) at 480 px, without and with rollout;
 3. a whole page rerun through Streamlit's AppTest after picking another ShapesWorld sample.
+4. the physical limit for item 2: ViT-S/8's multiply-adds at this CPU's measured matmul peak.
 Prints a table and writes data/results/dino_page_speed.json.
 """
 
@@ -74,6 +75,18 @@ def app_rerun_seconds(repeats):
     return statistics.median(times)
 
 
+def physical_limit_480px():
+    """The fastest ViT-S/8 at 480 px can run here: its multiply-adds at this CPU's matmul peak."""
+    from course_lib.complexity import flops_on_meta
+
+    _, macs = flops_on_meta(vit_small, 480, patch_size=8, num_classes=0, img_size=480)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    seconds = median_seconds(lambda: a @ b, 9)
+    peak = 2 * 2048**3 / seconds / 1e9  # fp32 GFLOP/s with this many threads
+    return {"forward_multiply_adds": macs, "matmul_peak_gflops": round(peak, 1),
+            "seconds_at_peak": round(2 * macs / (peak * 1e9), 2)}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=0)
@@ -98,8 +111,12 @@ def main():
     }
     for name, sec in results.items():
         print(f"{name:50s} {sec * 1000:8.0f} ms")
+    limit = physical_limit_480px()
+    name = "480 px, ViT-S/8 at the matmul peak (physical limit)"
+    print(f"{name:50s} {limit['seconds_at_peak'] * 1000:8.0f} ms")
     record = {
         "seconds": results,
+        "physical_limit_480px_vit_s8": limit,
         "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
