@@ -101,3 +101,26 @@ def wait_until_rendered(page, timeout_s=120):
 
 def exception_boxes(page):
     return page.query_selector_all('[data-testid="stException"]')
+
+
+def try_good_and_bad_upload(page, url, folder, shown_when_good):
+    """Open `url`, choose "Upload an image", upload a random photo, then a file that is no image.
+
+    After the photo the page shows `shown_when_good`; after the bad file, a sentence saying it is
+    "not an image"; never an exception box.
+    """
+    import numpy as np
+    from PIL import Image
+
+    good, bad = Path(folder) / "photo.png", Path(folder) / "notes.png"
+    Image.fromarray((np.random.default_rng(0).random((90, 120, 3)) * 255).astype("uint8")).save(good)
+    bad.write_bytes(b"this is not an image")
+    page.goto(url)
+    wait_until_rendered(page)
+    page.get_by_text("Upload an image").click()
+    wait_until_rendered(page)
+    for path, expect in ((good, shown_when_good), (bad, "not an image")):
+        page.locator('input[type="file"]').set_input_files(str(path))
+        page.wait_for_selector(f"text={expect}", timeout=90_000)
+        wait_until_rendered(page)
+        assert not exception_boxes(page), f"exception box after uploading {path.name}"

@@ -467,23 +467,11 @@ def test_attention_rows_match_full_maps():
 @pytest.mark.browser
 @pytest.mark.slow
 def test_attention_page_in_chromium_with_a_good_and_a_bad_upload(app_url, browser_page, tmp_path):
-    import numpy as np
-    from browser import exception_boxes, wait_until_rendered
-    from PIL import Image
+    from browser import try_good_and_bad_upload
 
-    good, bad = tmp_path / "photo.png", tmp_path / "notes.png"
-    Image.fromarray((np.random.default_rng(0).random((90, 120, 3)) * 255).astype("uint8")).save(good)
-    bad.write_bytes(b"this is not an image")
-    page = browser_page
-    page.goto(f"{app_url}/attention_maps")
-    wait_until_rendered(page)
-    page.get_by_text("Upload an image").click()
-    wait_until_rendered(page)
-    for path, expect in ((good, "Attention mass kept"), (bad, "not an image")):
-        page.locator('input[type="file"]').set_input_files(str(path))
-        page.wait_for_selector(f"text={expect}", timeout=90_000)
-        wait_until_rendered(page)
-        assert not exception_boxes(page)
+    try_good_and_bad_upload(browser_page, f"{app_url}/attention_maps", tmp_path, "Attention mass kept")
+
+
 # -- the bundled checkpoint (skipped until `dino-vit-shapes` is bundled) ---------------------------
 @pytest.mark.slow
 def test_bundled_dino_card_figures_reproduce():

@@ -364,26 +364,9 @@ def test_recipe_trains_evaluates_and_saves_a_loadable_card(tmp_path):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_page_in_chromium_with_a_good_and_a_bad_upload(app_url, browser_page, tmp_path):
-    from browser import exception_boxes, wait_until_rendered
-    from PIL import Image
+    from browser import try_good_and_bad_upload
 
-    good, bad = tmp_path / "photo.png", tmp_path / "notes.png"
-    Image.fromarray((np_rand_image() * 255).astype("uint8")).save(good)
-    bad.write_bytes(b"this is not an image")
-    page = browser_page
-    page.goto(f"{app_url}/mae_reconstructions")
-    wait_until_rendered(page)
-    page.get_by_text("Upload an image").click()
-    wait_until_rendered(page)
-    for path, expect in ((good, "Patches removed"), (bad, "not an image")):
-        page.locator('input[type="file"]').set_input_files(str(path))
-        page.wait_for_selector(f"text={expect}", timeout=90_000)
-        wait_until_rendered(page)
-        assert not exception_boxes(page)
-def np_rand_image(size=80):
-    import numpy as np
-
-    return np.random.default_rng(0).random((size, size, 3))
+    try_good_and_bad_upload(browser_page, f"{app_url}/mae_reconstructions", tmp_path, "Patches removed")
 
 
 # -- the bundled checkpoint -----------------------------------------------------------------------
