@@ -55,6 +55,7 @@ $PY - "$R" <<'PYEOF'
 import json, os, sys
 from pathlib import Path
 from course_lib import dino
+from course_lib.train.engine import bundle_final
 runs = Path(sys.argv[1])
 scores = {}
 for n in "ABC":
@@ -71,7 +72,7 @@ if scores:
     note = (f"Best of three configurations trained side by side on one GPU (benchmarks/dino_gpu_run.sh; "
             f"selection by best-head Jaccard + 0.5 k-NN on held-out ShapesWorld): {best}. "
             "All three are in data/results/dino_gpu_runs.json.")
-    dino.bundle_run(runs / f"run_{best}", "dino-vit-shapes", note)
+    bundle_final(runs / f"run_{best}", "dino-vit-shapes", note)
     if os.environ.get("COMPARE", "1") == "0":
         sys.exit(0)  # compare later: python -m course_lib.dino compare
     results = dino.main(["compare", "--n-test", os.environ.get("VAL", "500"), "--n-train", os.environ.get("KNN", "2000")])

@@ -34,7 +34,7 @@ echo "all runs ended after $SECONDS s"
 $PY - "$R" <<'PYEOF'
 import json, sys
 from pathlib import Path
-from course_lib.dino.recipe import bundle_run
+from course_lib.train.engine import bundle_final
 runs = Path(sys.argv[1])
 finished = {}
 for n in ("S1", "S2"):
@@ -47,7 +47,7 @@ if finished:
     others = "; ".join(f"{n}: {finished[n].get('test_accuracy', 0):.4f}" for n in finished)
     note = (f"Best of two schedules trained side by side on one GPU (benchmarks/gpu_session.sh), "
             f"chosen by held-out shape accuracy ({others}).")
-    bundle_run(runs / f"sup_{best}", "supervised-vit-shapes", note)
+    bundle_final(runs / f"sup_{best}", "supervised-vit-shapes", note)
     print("bundled", best)
 PYEOF
 

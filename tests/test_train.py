@@ -225,6 +225,20 @@ def test_a_stopped_step_bundles_with_the_command_that_trains_it(tmp_path, monkey
     assert model(torch.zeros(1, 3, 16, 16)).shape == (1, 6)
 
 
+def test_a_finished_run_bundles_afterwards_with_its_card(tmp_path, monkeypatch):
+    from course_lib.train.engine import bundle_final
+
+    monkeypatch.setattr(ck, "CHECKPOINT_DIR", tmp_path / "bundled")
+    (tmp_path / "bundled").mkdir()
+    fit("supervised-vit", **TINY, out=str(tmp_path / "run"))
+    card = bundle_final(tmp_path / "run", "later", note="chosen afterwards")
+    assert card["command"].endswith("--bundle later") and card["note"] == "chosen afterwards"
+    assert card["metrics"] == ck.card("final", tmp_path / "run")["metrics"]
+    assert_same_weights(weights(tmp_path / "run"), load_file(tmp_path / "bundled" / "later.safetensors"))
+    model = ck.load_pretrained("later", directory=tmp_path / "bundled")
+    assert model(torch.zeros(1, 3, 16, 16)).shape == (1, 6)
+
+
 def test_bundling_a_corrupted_step_is_one_sentence(tmp_path, capsys):
     fit("supervised-vit", **{**TINY, "stop_after": 4}, out=str(tmp_path))
     weights_file = latest_checkpoint(tmp_path) / "model.safetensors"

@@ -307,28 +307,3 @@ def evaluate_backbone(backbone, cfg, device):
 
 
 DINORecipe = _register_recipe()
-
-
-def bundle_run(run_dir, name="dino-vit-shapes", note=None):
-    """Copy a finished run's final model into data/checkpoints/NAME with a true card.
-
-    The card keeps everything the engine recorded; its command gains `--bundle NAME` (the
-    command that writes this very file) and its sha256 is recomputed.
-    """
-    import json
-    from pathlib import Path
-
-    from course_lib.checkpoints import CHECKPOINT_DIR, load_tensors, save_tensors, write_json
-
-    run_dir = Path(run_dir)
-    info = json.loads((run_dir / "final.json").read_text())
-    weights = load_tensors(run_dir / "final.safetensors", info.get("sha256"))
-    command = info["command"]
-    if "--bundle" not in command:
-        command += f" --bundle {name}"
-    digest = save_tensors(CHECKPOINT_DIR / f"{name}.safetensors", weights)
-    card = {**info, "name": name, "command": command, "sha256": digest}
-    if note:
-        card["note"] = note
-    write_json(CHECKPOINT_DIR / f"{name}.json", card)
-    return card

@@ -340,21 +340,27 @@ def _save(run_dir, step, model, optimizer, recipe, cfg, env, seconds, metrics):
     dist.barrier(env)
 
 
-def _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps):
-    """Write the final model with its card to the run directory (and data/checkpoints if --bundle)."""
-    card = {
+def run_card(recipe, model, cfg, command, training, metrics):
+    """The JSON card saved beside a run's weights: what to build, how it was trained, its metrics."""
+    return {
         **recipe.card(model, cfg),
         "recipe": recipe.name,
-        "command": command_line(recipe.name, cfg),
+        "command": command,
         "seed": cfg.seed,
         "config": asdict(cfg),
-        "training": {"seconds": round(seconds[0], 1), "cpu_seconds_rank0": round(seconds[1], 1),
-                     "steps": total_steps, "machine": machine(env.device),
-                     "device": env.device.type, "processes": env.world_size, "torch": torch.__version__,
-                     # wall-clock vs CPU seconds: on a shared machine the load explains the gap
-                     "load_average_1min": load_average()},
+        "training": {**training, "torch": torch.__version__},
         "metrics": metrics,
     }
+
+
+def _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps):
+    """Write the final model with its card to the run directory (and data/checkpoints if --bundle)."""
+    training = {"seconds": round(seconds[0], 1), "cpu_seconds_rank0": round(seconds[1], 1),
+                "steps": total_steps, "machine": machine(env.device), "device": env.device.type,
+                "processes": env.world_size,
+                # wall-clock vs CPU seconds: on a shared machine the load explains the gap
+                "load_average_1min": load_average()}
+    card = run_card(recipe, model, cfg, command_line(recipe.name, cfg), training, metrics)
     exported = recipe.export(model)
     card = save_checkpoint(exported, {**card, "name": "final"}, directory=run_dir, name="final")
     if cfg.bundle:
@@ -362,6 +368,27 @@ def _finish(recipe, model, cfg, run_dir, env, seconds, metrics, total_steps):
 
         card = save_checkpoint(exported, {**card, "name": cfg.bundle}, directory=CHECKPOINT_DIR)
     write_json(run_dir / "summary.json", {"card": card})
+    return card
+
+
+# -- bundling a run afterwards (data/checkpoints/NAME.safetensors + NAME.json) -------------------
+def bundle_final(run_dir, name, note=None):
+    """Copy a finished run's final model into data/checkpoints/NAME with its true card.
+
+    For runs made without `--bundle`: the card keeps everything the engine recorded; its command
+    gains `--bundle NAME` (the command that writes this very file) and its sha256 is recomputed.
+    """
+    from course_lib.checkpoints import CHECKPOINT_DIR, load_tensors, save_tensors
+
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "final.json").read_text())
+    weights = load_tensors(run_dir / "final.safetensors", info.get("sha256"))
+    command = info["command"]
+    if "--bundle" not in command:
+        command += f" --bundle {name}"
+    digest = save_tensors(CHECKPOINT_DIR / f"{name}.safetensors", weights)
+    card = {**info, "name": name, "command": command, "sha256": digest, **({"note": note} if note else {})}
+    write_json(CHECKPOINT_DIR / f"{name}.json", card)
     return card
 
 
@@ -373,36 +400,22 @@ def bundle_checkpoint(path, name, note=None):
 
         python -m course_lib.train --bundle-checkpoint runs/dino/checkpoints/step-0000308 NAME
     """
-    from course_lib.checkpoints import CHECKPOINT_DIR, load_state_dict_strict, sha256_file
+    from course_lib.checkpoints import CHECKPOINT_DIR, load_state_dict_strict
     from course_lib.train.recipe import get_recipe
-    from course_lib.train.state import read_state
+    from course_lib.train.state import load_verified, read_state
 
     path = Path(path)
     state = read_state(path)
     recipe = get_recipe(state["recipe"])
     cfg = recipe.Config(**state["config"])
-    weights = path / "model.safetensors"
-    if not weights.exists() or sha256_file(weights) != state["sha256"]["model.safetensors"]:
-        raise TrainError(f"The checkpoint file {weights} is missing or corrupted (sha256 mismatch).")
     model = recipe.build_model(cfg)
-    from safetensors.torch import load_file
-
-    load_state_dict_strict(model, load_file(weights))
+    load_state_dict_strict(model, load_verified(path, "model.safetensors", state))
     step = state["step"]
-    card = {
-        **recipe.card(model, cfg),
-        "recipe": recipe.name,
-        "command": f"{command_line(recipe.name, cfg)} --stop-after {step}",
-        "exported_with": f"python -m course_lib.train --bundle-checkpoint RUN/checkpoints/{path.name} {name}",
-        "seed": cfg.seed,
-        "config": asdict(cfg),
-        "training": {"seconds": round(state["seconds"], 1),
-                     "cpu_seconds_rank0": round(state["cpu_seconds"], 1),
-                     "steps": step, "machine": state.get("machine"), "processes": state.get("processes"),
-                     "torch": torch.__version__},
-        "metrics": state["metrics"],
-        "name": name,
-    }
-    if note:
-        card["note"] = note
+    training = {"seconds": round(state["seconds"], 1), "cpu_seconds_rank0": round(state["cpu_seconds"], 1),
+                "steps": step, "machine": state.get("machine"), "processes": state.get("processes")}
+    card = run_card(recipe, model, cfg, f"{command_line(recipe.name, cfg)} --stop-after {step}",
+                    training, state["metrics"])
+    export = f"python -m course_lib.train --bundle-checkpoint RUN/checkpoints/{path.name} {name}"
+    card["exported_with"] = export
+    card = {**card, "name": name, **({"note": note} if note else {})}
     return save_checkpoint(recipe.export(model), card, directory=CHECKPOINT_DIR)

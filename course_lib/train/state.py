@@ -107,18 +107,22 @@ def read_state(path):
         ) from err
 
 
+def load_verified(path, name, state):
+    """The tensors of file `name` in checkpoint directory `path`, after checking its sha256."""
+    file = Path(path) / name
+    if not file.exists() or sha256_file(file) != state["sha256"][name]:
+        raise CheckpointError(
+            f"The checkpoint file {file} is missing or corrupted (sha256 mismatch): "
+            "delete that directory to resume from the one before."
+        )
+    return load_file(file)
+
+
 def load_run_checkpoint(path, model, optimizer):
     """Load weights and optimizer state from checkpoint directory `path`; returns its state dict."""
     state = read_state(path)
-    files = {}
-    for name in ("model.safetensors", "optimizer.safetensors"):
-        file = Path(path) / name
-        if not file.exists() or sha256_file(file) != state["sha256"][name]:
-            raise CheckpointError(
-                f"The checkpoint file {file} is missing or corrupted (sha256 mismatch): "
-                "delete that directory to resume from the one before."
-            )
-        files[name] = load_file(file)
-    load_state_dict_strict(model, files["model.safetensors"])
-    optimizer.load_state_dict(unflatten_optimizer(files["optimizer.safetensors"], state["optimizer"]))
+    weights = load_verified(path, "model.safetensors", state)
+    optimizer_tensors = load_verified(path, "optimizer.safetensors", state)
+    load_state_dict_strict(model, weights)
+    optimizer.load_state_dict(unflatten_optimizer(optimizer_tensors, state["optimizer"]))
     return state
