@@ -57,6 +57,13 @@ def compare_attention(models, n_test=500, n_train=2000, seed=0, mass=0.6, start=
     return results
 
 
+def attribute_values():
+    """{attribute: its possible values} of a ShapesWorld object, for the probes below."""
+    from course_lib.data import ShapesWorld
+
+    return {"shape": ShapesWorld.SHAPES, "color": ShapesWorld.COLORS, "pattern": ShapesWorld.PATTERNS}
+
+
 def main_object_attributes(n, seed=0, split="train", start=0):
     """Images (n, 3, 64, 64) and {attribute: labels (n,)}: the largest object's shape, colour, pattern."""
     from course_lib.data import ShapesWorld
@@ -64,8 +71,7 @@ def main_object_attributes(n, seed=0, split="train", start=0):
     world = ShapesWorld(start + n, image_size=64, seed=seed, split=split)
     batch = world.batch(range(start, start + n))
     labels = {}
-    for attribute, names in (("shape", ShapesWorld.SHAPES), ("color", ShapesWorld.COLORS),
-                             ("pattern", ShapesWorld.PATTERNS)):
+    for attribute, names in attribute_values().items():
         index = {name: i for i, name in enumerate(names)}
         labels[attribute] = torch.tensor([index[objs[0][attribute]] for objs in batch["objects"]])
     return batch["image"], labels
@@ -85,8 +91,7 @@ def what_features_know(models, n_test=500, n_train=2000, seed=0, start=0):
         train_f, test_f = cls_features(model, train_x), cls_features(model, test_x)  # (n, D)
         results[label] = {a: knn_accuracy(train_f, train_labels[a], test_f, test_labels[a])
                           for a in train_labels}
-    results["_chance"] = {a: 1 / (int(max(train_labels[a].max(), test_labels[a].max())) + 1)
-                          for a in train_labels}
+    results["_chance"] = {a: 1 / len(names) for a, names in attribute_values().items()}
     return results
 
 
@@ -106,8 +111,8 @@ def main(argv=None):
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--start", type=int, default=0, help="first test image (500: unseen by any choice)")
     args = parser.parse_args(argv)
-    command = (f"python -m course_lib.dino {args.what} --n-test {args.n_test} --n-train {args.n_train}"
-               + (f" --start {args.start} --out {args.out}" if args.start else ""))
+    command = f"python -m course_lib.dino {args.what} --n-test {args.n_test} --n-train {args.n_train}"
+    command += (f" --start {args.start}" if args.start else "") + (f" --out {args.out}" if args.out else "")
     if args.what == "attributes":
         results = what_features_know(comparison_models(), args.n_test, args.n_train, start=args.start)
         results["_chance"]["command"] = command
