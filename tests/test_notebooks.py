@@ -22,6 +22,11 @@ def test_notebook_runs(path):
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+    # a matplotlib Figure shown as its text ("<Figure size 800x600 with 2 Axes>") instead of a picture
+    unrendered = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.get("outputs", [])
+                  if "".join(o.get("data", {}).get("text/plain", "")).startswith("<Figure size")
+                  and "image/png" not in o.get("data", {})]
+    assert not unrendered, f"{path.name}: figures shown as text in cells {sorted(set(unrendered))}"
     assert elapsed < 240, f"{path.name} took {elapsed:.0f} s; keep notebooks under 2 minutes"
 
 
