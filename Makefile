@@ -32,10 +32,10 @@ app: $(VENV)/.runtime-stamp  ## the browser app on the bundled checkpoints
 lab: $(VENV)/.runtime-stamp  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
 
-test: $(VENV)/.dev-stamp  ## the whole test suite (≤ 15 min on a 2-core laptop)
+test: lint  ## ruff, then the whole test suite (≤ 15 min on a 2-core laptop)
 	$(BIN)/python -m pytest -q --durations=10 tests $(PYTEST_ARGS)
 
-lint: $(VENV)/.dev-stamp
+lint: $(VENV)/.dev-stamp  ## ruff on the library, the tests, the app and the benchmarks
 	$(BIN)/ruff check course_lib tests streamlit_app benchmarks
 
 bench: $(VENV)/.dev-stamp  ## speed comparisons against the reference implementations

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_lib import dino  # noqa: E402
 from course_lib.evaluate import threshold_attention  # noqa: E402
+from course_lib.evaluate.attention_maps import attention_rows  # noqa: E402
 from course_lib.vit import vit_small, vit_tiny  # noqa: E402
 from course_lib.viz.dino import heat_overlay, mask_overlay, tile  # noqa: E402
 
@@ -47,7 +47,7 @@ def page_work(model, image, rollout):
     """What one rerun computes: rows of [CLS] and a query in every layer, overlays, masks, tiles."""
     p = model.config.patch_size
     h = image.shape[-1] // p
-    rows, roll = dino.attention_rows(model, image[None], queries=(0, 1 + h * h // 2), rollout=rollout)
+    rows, roll = attention_rows(model, image[None], queries=(0, 1 + h * h // 2), rollout=rollout)
     maps = [rows[L, 0, :, 0, 1:].reshape(-1, h, h) for L in range(rows.shape[0])]  # (heads, h, w) each
     side = h * max(1, 128 // h)  # the page draws at ~128 px
     thumb = F.interpolate(image[None], size=(side, side), mode="bilinear", antialias=True)[0].clamp(0, 1)

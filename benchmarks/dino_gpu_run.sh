@@ -54,7 +54,7 @@ echo "training took $(( $(date +%s) - t1 )) s"
 $PY - "$R" <<'PYEOF'
 import json, os, sys
 from pathlib import Path
-from course_lib import dino
+from course_lib.experiments.dino import main as dino_experiment
 from course_lib.train.engine import bundle_final
 runs = Path(sys.argv[1])
 scores = {}
@@ -74,8 +74,9 @@ if scores:
             "All three are in data/results/dino_gpu_runs.json.")
     bundle_final(runs / f"run_{best}", "dino-vit-shapes", note)
     if os.environ.get("COMPARE", "1") == "0":
-        sys.exit(0)  # compare later: python -m course_lib.dino compare
-    results = dino.main(["compare", "--n-test", os.environ.get("VAL", "500"), "--n-train", os.environ.get("KNN", "2000")])
+        sys.exit(0)  # compare later: python -m course_lib.experiments dino compare
+    dino_experiment(["compare", "--n-test", os.environ.get("VAL", "500"), "--n-train", os.environ.get("KNN", "2000")])
+    results = json.loads(Path("data/results/dino_jaccard.json").read_text())
     print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "per_head"} for k, v in results.items()}, indent=1))
 PYEOF
 for n in A B C; do tail -n 2 "$R/run_$n.log"; cp "$R/run_$n/metrics.jsonl" "$OUTD/metrics_$n.jsonl" 2>/dev/null; done

@@ -11,7 +11,7 @@
 #     the one with the higher held-out accuracy is bundled (the card says so);
 #   - dino-vit-shapes: benchmarks/dino_gpu_run.sh (three configurations, the best bundled).
 # The comparison (DINO vs supervised vs random) runs afterwards on any machine:
-#   python -m course_lib.dino compare
+#   python -m course_lib.experiments dino compare
 set -u
 OUTD=${1:?usage: gpu_session.sh OUTDIR [DINO_SECONDS]}; DINO_SECONDS=${2:-240}
 SUP_LIMIT=${SUP_LIMIT:-500}; SUP_DEV=${SUP_DEV:-cuda}; PY=${PY:-python3}

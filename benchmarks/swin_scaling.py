@@ -25,8 +25,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from course_lib.blocks import Block
-from course_lib.complexity import count_flops
-from course_lib.swin import BasicLayer, omega_msa, omega_wmsa
+from course_lib.complexity import count_flops, omega_msa, omega_wmsa
+from course_lib.swin import BasicLayer
 
 ROOT = Path(__file__).resolve().parents[1]
 C, HEADS, DEPTH, M = 96, 3, 2, 7

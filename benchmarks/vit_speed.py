@@ -54,7 +54,8 @@ def compare(name, batch, repeats, fused):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--models", nargs="+", default=["vit_small", "vit_base"], choices=list(FACTORIES))
@@ -68,7 +69,8 @@ def main():
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(dict(command="python benchmarks/vit_speed.py " + " ".join(
-        f"--{k} {v if not isinstance(v, list) else ' '.join(v)}" for k, v in vars(args).items() if k != "out"),
+        f"--{k} {v if not isinstance(v, list) else ' '.join(v)}"
+        for k, v in vars(args).items() if k != "out"),
         threads=torch.get_num_threads(), torch=torch.__version__, rows=rows), indent=2))
 
 

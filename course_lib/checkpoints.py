@@ -31,24 +31,24 @@ from safetensors.torch import load_file, save_file
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "data" / "checkpoints"
 
-# Official pretrained weights: name → "module:function". The function takes no required argument,
-# downloads the published file with `download(url, sha256)`, converts it if needed, loads it with
-# `load_state_dict_strict` and returns the model. Each method's module implements its entries.
+# Official pretrained weights: name → "module:function", one module per family in course_lib/official/.
+# The function takes the name, downloads the published file with `download(url, sha256)`, converts
+# it if needed, loads it with `load_state_dict_strict` and returns the model.
 OFFICIAL = {
-    "dino_vits16": "course_lib.dino:dino_vits16_official",
-    "dino_vits8": "course_lib.dino:dino_vits8_official",
-    "dino_vitb16": "course_lib.dino:dino_vitb16_official",
-    "dino_vitb8": "course_lib.dino:dino_vitb8_official",
-    "mae_vit_base": "course_lib.mae:mae_vit_base_official",
-    "mae_vit_large_visualize": "course_lib.mae:mae_vit_large_visualize_official",
-    "clip_vit_b32": "course_lib.clip:clip_vit_b32_official",
-    "clip_vit_b16": "course_lib.clip:clip_vit_b16_official",
-    "swin_tiny": "course_lib.swin:swin_tiny_official",
-    "swin_small": "course_lib.swin:swin_small_official",
-    "swin_base": "course_lib.swin:swin_base_official",
-    "swin_base_384": "course_lib.swin:swin_base_384_official",
-    "swin_large": "course_lib.swin:swin_large_official",
-    "swin_large_384": "course_lib.swin:swin_large_384_official",
+    "dino_vits16": "course_lib.official.dino:load_official",
+    "dino_vits8": "course_lib.official.dino:load_official",
+    "dino_vitb16": "course_lib.official.dino:load_official",
+    "dino_vitb8": "course_lib.official.dino:load_official",
+    "mae_vit_base": "course_lib.official.mae:load_official",
+    "mae_vit_large_visualize": "course_lib.official.mae:load_official",
+    "clip_vit_b32": "course_lib.official.clip:load_official",
+    "clip_vit_b16": "course_lib.official.clip:load_official",
+    "swin_tiny": "course_lib.official.swin:load_official",
+    "swin_small": "course_lib.official.swin:load_official",
+    "swin_base": "course_lib.official.swin:load_official",
+    "swin_base_384": "course_lib.official.swin:load_official",
+    "swin_large": "course_lib.official.swin:load_official",
+    "swin_large_384": "course_lib.official.swin:load_official",
 }
 
 
@@ -206,7 +206,7 @@ def build_from_card(info):
 def load_pretrained(name, directory=CHECKPOINT_DIR, map_location="cpu"):
     """A bundled or official model, weights loaded strictly and checked, in eval mode."""
     if name in OFFICIAL and not (Path(directory) / f"{name}.json").exists():
-        return resolve(OFFICIAL[name])().eval()
+        return resolve(OFFICIAL[name])(name).eval()
     info = card(name, directory)
     model = build_from_card(info)
     weights = load_tensors(Path(directory) / f"{name}.safetensors", info.get("sha256"))

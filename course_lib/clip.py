@@ -11,12 +11,13 @@ weights load with `strict=True`. Three details each silently break parity if mis
 `visual.proj` and `text_projection` are raw matrices used as `x @ proj` (not `nn.Linear`, which
 would transpose), `logit_scale` stores log(1/τ) not τ, and OpenAI's MLPs use QuickGELU.
 
-Images go in already normalized (`preprocess`). Zero-shot classification, ranking and retrieval
-are at the end of the file.
+Images go in already normalized (`preprocess`). This file holds the model only: zero-shot
+classification, ranking, retrieval and patch maps are in `course_lib.evaluate.clip`, OpenAI's
+released weights in `course_lib.official.clip`, the ShapesWorld recipe in
+`course_lib.train.recipes.clip`.
 """
 
 import math
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -24,15 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+from course_lib.data.rendered import OPENAI_MEAN, OPENAI_STD, standardize
 
 
 @dataclass
 class CLIPConfig:
     embed_dim: int = 512  # the shared image–text space
     # image tower (a ViT)
-    image_size: int = 224
+    img_size: int = 224
     patch_size: int = 32
     vision_width: int = 768
     vision_layers: int = 12
@@ -50,7 +50,7 @@ class CLIPConfig:
 
     @property
     def grid_size(self):
-        return self.image_size // self.patch_size
+        return self.img_size // self.patch_size
 
 
 class QuickGELU(nn.Module):
@@ -122,7 +122,7 @@ class Transformer(nn.Module):
         return x
 
 
-class VisionTransformer(nn.Module):
+class CLIPVisionTransformer(nn.Module):
     """CLIP's image tower: OpenAI's ViT layout (`conv1` without bias, `class_embedding`,
     `ln_pre` before the blocks, `ln_post` after, `proj` a raw (width, embed_dim) matrix)."""
 
@@ -167,11 +167,13 @@ class VisionTransformer(nn.Module):
 
 
 class CLIP(nn.Module):
+    """The two towers and the learned temperature; keys as in OpenAI's checkpoints."""
+
     def __init__(self, config: CLIPConfig | None = None, **overrides):
         super().__init__()
         cfg = replace(config or CLIPConfig(), **overrides)
         self.config = cfg
-        self.visual = VisionTransformer(cfg)
+        self.visual = CLIPVisionTransformer(cfg)
         self.transformer = Transformer(cfg.text_width, cfg.text_layers, cfg.text_heads, cfg.mlp_ratio,
                                        cfg.quick_gelu)
         self.token_embedding = nn.Embedding(cfg.vocab_size, cfg.text_width)
@@ -235,9 +237,7 @@ def preprocess(images, size=None, mean=OPENAI_MEAN, std=OPENAI_STD):
     if size is not None and images.shape[-2:] != (size, size):
         images = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False,
                                antialias=True).clamp(0, 1)
-    mean = torch.tensor(mean, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(std, device=images.device).view(1, 3, 1, 1)
-    return (images - mean) / std
+    return standardize(images, mean, std)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,13 +250,14 @@ PRESETS = {
     "clip_vit_l14": dict(embed_dim=768, patch_size=14, vision_width=1024, vision_layers=24, vision_heads=16,
                          text_width=768, text_heads=12),
     # ShapesWorld: 64×64 images, a ~40-word vocabulary, captions of ≤ 16 tokens, GELU.
-    "clip_shapes_tiny": dict(embed_dim=128, image_size=64, patch_size=8, vision_width=128, vision_layers=4,
+    "clip_shapes_tiny": dict(embed_dim=128, img_size=64, patch_size=8, vision_width=128, vision_layers=4,
                              vision_heads=4, context_length=16, vocab_size=64, text_width=128, text_layers=3,
                              text_heads=4, quick_gelu=False),
 }
 
 
 def make_clip(preset, **overrides):
+    """Build a preset CLIP; `overrides` are any `CLIPConfig` fields (img_size=, vocab_size=, ...)."""
     return CLIP(CLIPConfig(**{**PRESETS[preset], **overrides}))
 
 
@@ -271,6 +272,7 @@ def clip_vit_b16(**overrides):
 
 
 def clip_vit_l14(**overrides):
+    """OpenAI ViT-L/14: 428 M parameters, 16×16 patches of 14 px, a 768-wide text tower."""
     return make_clip("clip_vit_l14", **overrides)
 
 
@@ -288,206 +290,9 @@ def config_from_state_dict(state_dict):
     text_width = sd["ln_final.weight"].shape[0]
     count = lambda prefix: len({k[len(prefix):].split(".")[0] for k in sd if k.startswith(prefix)})
     return CLIPConfig(
-        embed_dim=sd["text_projection"].shape[1], image_size=grid * patch_size, patch_size=patch_size,
+        embed_dim=sd["text_projection"].shape[1], img_size=grid * patch_size, patch_size=patch_size,
         vision_width=vision_width, vision_layers=count("visual.transformer.resblocks."),
         vision_heads=vision_width // 64, context_length=sd["positional_embedding"].shape[0],
         vocab_size=sd["token_embedding.weight"].shape[0], text_width=text_width,
         text_layers=count("transformer.resblocks."), text_heads=text_width // 64,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Zero-shot classification, ranking, retrieval
-# ---------------------------------------------------------------------------------------------
-
-DEFAULT_TEMPLATES = ("a photo of a {}.",)
-
-
-@torch.no_grad()
-def class_embeddings(model, tokenizer, classnames, templates=None):
-    """One unit vector per class: every template filled with the class name, encoded and
-    normalized, averaged over templates (prompt ensembling), renormalized.
-
-    Returns:
-        (C, E) unit rows.
-    """
-    # BEGIN SOLUTION
-    templates = list(templates or DEFAULT_TEMPLATES)
-    texts = [t.format(c) for c in classnames for t in templates]  # C·K texts, class-major
-    device = next(model.parameters()).device
-    emb = model.encode_text(tokenizer(texts).to(device), normalize=True)  # (C·K, E)
-    emb = emb.view(len(classnames), len(templates), -1).mean(dim=1)  # (C, E) mean over templates
-    return F.normalize(emb, dim=-1)
-    # END SOLUTION
-
-
-@torch.no_grad()
-def zero_shot_classify(model, images, classnames, templates=None, tokenizer=None, text_features=None):
-    """CLIP's zero-shot classifier: the class whose prompt embedding is closest to the image.
-
-    Args:
-        images: (B, 3, H, W), already preprocessed for `model`.
-        classnames: C names; `templates`: prompts with `{}` (default "a photo of a {}.").
-        tokenizer: text → ids (default: CLIP's BPE); `text_features`: precomputed (C, E)
-            `class_embeddings`, to skip the text tower.
-    Returns:
-        (B, C) probabilities: softmax of exp(logit_scale) · cosine similarities.
-    """
-    if not classnames:
-        raise ValueError("zero_shot_classify needs at least one class name.")
-    # BEGIN SOLUTION
-    if text_features is None:
-        text_features = class_embeddings(model, tokenizer or default_tokenizer(), classnames, templates)
-    image = model.encode_image(images, normalize=True)  # (B, E)
-    logits = model.temperature_scale() * image @ text_features.T  # (B, C)
-    return logits.softmax(dim=-1)
-    # END SOLUTION
-
-
-def default_tokenizer():
-    from course_lib.tokenizers import BPETokenizer
-
-    return BPETokenizer()
-
-
-def rank_of(scores, target):
-    """1-based rank of `target` in one row of scores (1 = highest)."""
-    return int((scores > scores[target]).sum()) + 1
-
-
-def ranking_sentence(scores, target, name=None):
-    """"Ranked k out of N" (the paper's figure: "a photo of guacamole ... ranked 1 out of 101")."""
-    prefix = f"{name}: ranked" if name else "Ranked"
-    return f"{prefix} {rank_of(scores, target)} out of {len(scores)}"
-
-
-def retrieval_recall(similarity, ks=(1, 5), positives=None):
-    """Recall@k both ways for a square similarity (N images × N texts, pair i ↔ i).
-
-    Args:
-        similarity: (N, N), [i, j] = score of image i with text j.
-        positives: optional (N, N) bool, which pairs count as correct (default: the diagonal),
-            for data where several captions fit one image.
-    Returns:
-        {"image_to_text_R@1": ..., "text_to_image_R@1": ..., ...}: the fraction of queries with a
-        correct item among the k best.
-    """
-    n = similarity.shape[0]
-    if positives is None:
-        positives = torch.eye(n, dtype=torch.bool, device=similarity.device)
-    out = {}
-    directions = (("image_to_text", similarity, positives), ("text_to_image", similarity.T, positives.T))
-    for name, sim, pos in directions:
-        best_correct = sim.masked_fill(~pos, float("-inf")).max(dim=1, keepdim=True).values  # (N, 1)
-        ranks = ((sim > best_correct) & ~pos).sum(dim=1)  # (N,) wrong items above: 0 = first
-        for k in ks:
-            out[f"{name}_R@{k}"] = (ranks < k).float().mean().item()
-    return out
-
-
-@torch.no_grad()
-def patch_text_similarity(model, images, text_features):
-    """Cosine similarity of every patch token (through ln_post and proj) with one text embedding.
-
-    CLIP only trains the [CLS] token to match texts, so this map is a weak guide (on ShapesWorld
-    its best patch lies on the named object 14% of the time, a random patch 17%); use
-    `occlusion_text_map` (54%).
-
-    Args:
-        images: (B, 3, H, W) preprocessed; text_features: (E,) or (1, E).
-    Returns:
-        (B, H/p, W/p) similarities in [-1, 1], patch grid in image layout.
-    """
-    B, _, H, W = images.shape
-    p = model.config.patch_size
-    patches = F.normalize(model.visual.forward_patches(images)[:, 1:], dim=-1)  # (B, L, E)
-    sim = patches @ F.normalize(text_features.reshape(-1), dim=0)  # (B, L)
-    return sim.view(B, H // p, W // p)  # (B, h, w)
-
-
-@torch.no_grad()
-def occlusion_text_map(model, images, text_features, fill=0.0):
-    """How much the image–text similarity drops when each patch is hidden: where the text's
-    evidence is. (On ShapesWorld its best patch lies on the named object 54% of the time.)
-
-    Args:
-        images: (B, 3, H, W) preprocessed; text_features: (E,) or (1, E); fill: the value a
-            hidden patch gets (0 = the mean colour, after `preprocess`).
-    Returns:
-        (B, H/p, W/p): similarity of the image minus similarity with that patch hidden.
-    """
-    B, _, H, W = images.shape
-    p = model.config.patch_size
-    h, w = H // p, W // p
-    text = F.normalize(text_features.reshape(-1), dim=0)  # (E,)
-    hide = torch.eye(h * w, device=images.device).view(h * w, 1, h, w)  # (L, 1, h, w): one patch each
-    hide = hide.repeat_interleave(p, dim=2).repeat_interleave(p, dim=3)  # (L, 1, H, W)
-    maps = []
-    for image in images:
-        base = model.encode_image(image[None], normalize=True) @ text  # (1,)
-        hidden = image[None] * (1 - hide) + fill * hide  # (L, 3, H, W)
-        maps.append(base - model.encode_image(hidden, normalize=True) @ text)  # (L,)
-    return torch.stack(maps).view(B, h, w)  # (B, h, w)
-
-
-# ---------------------------------------------------------------------------------------------
-# OpenAI's released weights
-# ---------------------------------------------------------------------------------------------
-
-# OpenAI puts each file's sha256 in its address: .../models/<sha256>/<name>.pt
-OPENAI_URLS = {
-    "clip_vit_b32": "https://openaipublic.azureedge.net/clip/models/"
-                    "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af/ViT-B-32.pt",
-    "clip_vit_b16": "https://openaipublic.azureedge.net/clip/models/"
-                    "5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e4ecb61988df416f/ViT-B-16.pt",
-}
-
-
-def read_openai_state_dict(path):
-    """A released OpenAI file (a TorchScript archive, fp16) → a float32 state dict of our keys."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, still reads them
-            state_dict = torch.jit.load(str(path), map_location="cpu").state_dict()
-    except RuntimeError:  # a plain state-dict file instead of TorchScript
-        state_dict = torch.load(str(path), map_location="cpu", weights_only=True)
-    drop = ("input_resolution", "context_length", "vocab_size")  # numbers stored beside the weights
-    return {k: v.float() for k, v in state_dict.items() if k not in drop}
-
-
-def load_openai(name):
-    """Download (once) OpenAI's weights for `name`, check the sha256 of its address, load strictly."""
-    from course_lib.checkpoints import download, load_state_dict_strict
-
-    url = OPENAI_URLS[name]
-    path = download(url, sha256=url.rsplit("/", 2)[-2], filename=f"openai-{url.rsplit('/', 1)[-1]}")
-    state_dict = read_openai_state_dict(path)
-    model = CLIP(config_from_state_dict(state_dict))
-    load_state_dict_strict(model, state_dict)
-    return model.eval()
-
-
-def clip_vit_b32_official():
-    return load_openai("clip_vit_b32")
-
-
-def clip_vit_b16_official():
-    return load_openai("clip_vit_b16")
-
-
-def load_clip(name):
-    """A CLIP by name, with what it needs around it: (model in eval mode, tokenizer, image size).
-
-    `name` is a bundled checkpoint (its card names its word-level tokenizer) or an official one
-    (CLIP's BPE tokenizer, 224 px).
-    """
-    from course_lib.checkpoints import OFFICIAL, card, load_pretrained
-    from course_lib.tokenizers import BPETokenizer, WordTokenizer
-
-    model = load_pretrained(name)
-    if name in OFFICIAL:
-        return model, BPETokenizer(), model.config.image_size
-    info = card(name).get("tokenizer", {"kind": "bpe"})
-    if info["kind"] == "word":
-        return model, WordTokenizer(info["words"], info["context_length"]), model.config.image_size
-    return model, BPETokenizer(context_length=model.config.context_length), model.config.image_size

@@ -14,24 +14,21 @@ which is what makes MAE cheap to pre-train. State-dict keys equal the official
 `models_mae.py` (`mask_token`, `decoder_embed`, `decoder_pos_embed`, `decoder_blocks.N.*`,
 `decoder_norm`, `decoder_pred`; the encoder keys are those of `course_lib.vit`), so the
 published weights load with `strict=True`.
+
+The model only (config, masking, modules, presets): the demo's reconstructions are in
+`evaluate.reconstruction`, the published weights in `official.mae`, the recipe in `train.recipes.mae`.
 """
 
-import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from course_lib.blocks import Block
 from course_lib.losses import mae_loss
-from course_lib.patches import PatchEmbed, check_divisible, patchify, unpatchify
+from course_lib.patches import PatchEmbed, check_divisible, patchify
 from course_lib.positions import sincos_2d
-from course_lib.train.recipe import Recipe, TrainConfig, register_recipe
 from course_lib.vit import VisionTransformer, ViTConfig
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass
@@ -111,7 +108,7 @@ def noise_for_mask(mask):
         noise (B, L) and len_keep (int).
     """
     mask = mask.float()
-    removed = mask.sum(dim=1)
+    removed = mask.sum(dim=1)  # (B,)
     if not torch.all(removed == removed[0]):
         raise ValueError("Every image in the batch must have the same number of masked patches.")
     L = mask.shape[1]
@@ -152,10 +149,8 @@ class MaskedAutoencoderViT(nn.Module):
         seen as a linear layer), N(0, 0.02) for the [CLS] and mask tokens."""
         grid = self.config.grid_size
         with torch.no_grad():
-            self.pos_embed.copy_(sincos_2d(self.pos_embed.shape[-1], grid, cls_token=True)[None])
-            self.decoder_pos_embed.copy_(
-                sincos_2d(self.decoder_pos_embed.shape[-1], grid, cls_token=True)[None]
-            )
+            for table in (self.pos_embed, self.decoder_pos_embed):  # (1, 1 + L, width) each
+                table.copy_(sincos_2d(table.shape[-1], grid, cls_token=True)[None])
         w = self.patch_embed.proj.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.normal_(self.cls_token, std=0.02)
@@ -179,11 +174,9 @@ class MaskedAutoencoderViT(nn.Module):
             latent (B, 1 + L_keep, D), mask (B, L) 1 = removed, ids_restore (B, L).
         """
         B, C, H, W = imgs.shape
-        if H != self.config.img_size or W != self.config.img_size:
-            raise ValueError(
-                f"This MAE expects {self.config.img_size}×{self.config.img_size} images, got {H}×{W}: "
-                "resize the images first."
-            )
+        S = self.config.img_size
+        if (H, W) != (S, S):
+            raise ValueError(f"This MAE expects {S}×{S} images, got {H}×{W}: resize the images first.")
         x = self.patch_embed(imgs) + self.pos_embed[:, 1:]  # (B, L, D): positions before shuffling
         if mask is not None:
             noise, len_keep = noise_for_mask(mask)
@@ -242,21 +235,17 @@ class MaskedAutoencoderViT(nn.Module):
 
     def to_vit(self):
         """A `VisionTransformer` (no head) with this encoder's weights, for probing/fine-tuning."""
-        cfg = self.config
-        vit = VisionTransformer(
-            ViTConfig(img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans,
-                      num_classes=0, embed_dim=cfg.embed_dim, depth=cfg.depth,
-                      num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio)
-        )
+        c = self.config
+        vit = VisionTransformer(ViTConfig(img_size=c.img_size, patch_size=c.patch_size, in_chans=c.in_chans,
+                                          num_classes=0, embed_dim=c.embed_dim, depth=c.depth,
+                                          num_heads=c.num_heads, mlp_ratio=c.mlp_ratio))
         vit.load_state_dict(self.encoder_state_dict(), strict=True)
         return vit
 
 
-DECODER_PREFIXES = ("mask_token", "decoder_")
-
-
 def is_decoder_key(key):
-    return key.startswith(DECODER_PREFIXES)
+    """True for the decoder's keys, the ones an encoder-only checkpoint lacks."""
+    return key.startswith(("mask_token", "decoder_"))
 
 
 # -- presets (MAE paper: decoder 512-d, 8 blocks, 16 heads) --------------------------------------
@@ -309,307 +298,3 @@ def mae_vit_shapes_small(**overrides):
 
 def mae_vit_micro(**overrides):
     return make_mae("micro", **overrides)
-
-
-def config_dict(model):
-    """The model's config as a plain dict (for model cards)."""
-    return asdict(model.config)
-
-
-# -- reconstructions -----------------------------------------------------------------------------
-@dataclass
-class Reconstruction:
-    """The four panels of the MAE demo, as images (B, 3, H, W) in [0, 1], and the errors."""
-
-    original: torch.Tensor
-    masked: torch.Tensor  # removed patches shown dark grey
-    reconstruction: torch.Tensor  # the decoder's prediction for every patch
-    pasted: torch.Tensor  # reconstruction where removed, the original where visible
-    mask: torch.Tensor  # (B, L) 1 = removed
-    loss: float  # the training loss (normalized inputs; norm-pix targets if the model uses them)
-    pixel_mse: torch.Tensor  # (B,) MSE over the removed pixels, in [0, 1] units
-
-
-def unnormalize_with_visible(pred, target, mask, eps=1e-6):
-    """Turn norm-pix predictions back into pixels using statistics of the VISIBLE patches.
-
-    A norm-pix model predicts each patch up to its own mean and standard deviation. The masked
-    patch's own statistics would put back exactly the information the model was asked to guess
-    (its brightness and contrast): that leaks the answer. We use what the model was allowed to see:
-    the average mean and the average variance of the visible patches of the same image.
-
-    Args:
-        pred: (B, L, P) predictions in normalized units.
-        target: (B, L, P) the patchified input.
-        mask: (B, L) 1 = removed.
-    Returns:
-        (B, L, P) predictions in the input's units.
-    """
-    visible = (1 - mask).unsqueeze(-1)  # (B, L, 1)
-    count = visible.sum(dim=1).clamp(min=1)  # (B, 1)
-    mean = (target.mean(-1, keepdim=True) * visible).sum(1) / count  # (B, 1) mean of patch means
-    var = (target.var(-1, keepdim=True) * visible).sum(1) / count  # (B, 1) mean of patch variances
-    return pred * (var.unsqueeze(1) + eps).sqrt() + mean.unsqueeze(1)  # (B, L, P)
-
-
-@torch.no_grad()
-def reconstruct(model, images, mask_ratio=0.75, noise=None, mask=None, mean=IMAGENET_MEAN,
-                std=IMAGENET_STD, grey=0.15):
-    """Mask, encode, decode: the four panels of the MAE demo.
-
-    Args:
-        model: a `MaskedAutoencoderViT` trained on inputs normalized with `mean`, `std`.
-        images: (B, 3, H, W) in [0, 1].
-        mask_ratio, noise, mask: as in `MaskedAutoencoderViT.forward`.
-    Returns:
-        a `Reconstruction`.
-    """
-    p = model.config.patch_size
-    mean_t = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
-    x = (images - mean_t) / std_t  # (B, 3, H, W) normalized
-    loss, pred, mask = model(x, mask_ratio, noise=noise, mask=mask)  # pred (B, L, p*p*3)
-    if model.config.norm_pix_loss:
-        pred = unnormalize_with_visible(pred, patchify(x, p), mask)
-    recon = (unpatchify(pred, p) * std_t + mean_t).clamp(0, 1)  # (B, 3, H, W) in [0, 1]
-    pixel_mask = unpatchify(mask.unsqueeze(-1).expand(-1, -1, p * p * 3), p)  # (B, 3, H, W) 1 = removed
-    pixel_mse = ((recon - images) ** 2 * pixel_mask).sum((1, 2, 3)) / pixel_mask.sum((1, 2, 3))
-    return Reconstruction(
-        original=images,
-        masked=images * (1 - pixel_mask) + grey * pixel_mask,
-        reconstruction=recon,
-        pasted=images * (1 - pixel_mask) + recon * pixel_mask,
-        mask=mask,
-        loss=float(loss),
-        pixel_mse=pixel_mse,
-    )
-
-
-# -- official weights ----------------------------------------------------------------------------
-OFFICIAL_URLS = {
-    # encoder only (the decoder is not published for the pre-trained models)
-    "mae_vit_base": "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base.pth",
-    # encoder + decoder, trained with pixel targets for the paper's figures
-    "mae_vit_large_visualize": "https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_large.pth",
-}
-
-
-def load_official_state_dict(model, state_dict):
-    """Load an official MAE state dict strictly, allowing exactly one gap: an encoder-only file.
-
-    Encoder-only checkpoints lack every decoder key (and only those); anything else missing,
-    unexpected or mis-shaped raises a `CheckpointError` naming the keys. The decoder then keeps
-    its initialization.
-    Returns:
-        the sorted list of keys that were missing (empty for a full checkpoint).
-    """
-    from course_lib.checkpoints import CheckpointError, load_state_dict_strict
-
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    decoder = sorted(k for k in own if is_decoder_key(k))
-    if missing and missing != decoder:
-        extra = sorted(set(missing) - set(decoder))
-        raise CheckpointError(
-            f"The MAE checkpoint lacks {len(missing)} keys; an encoder-only file may lack exactly the "
-            f"decoder keys, but these are missing too: {extra[:8]}."
-        )
-    load_state_dict_strict(model, {**{k: own[k] for k in missing}, **state_dict})
-    return missing
-
-
-def _load_official(name, model):
-    from course_lib.checkpoints import download
-
-    path = download(OFFICIAL_URLS[name])
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: no code runs
-    load_official_state_dict(model, checkpoint.get("model", checkpoint))
-    return model.eval()
-
-
-def mae_vit_base_official():
-    """MAE ViT-B/16 pre-trained encoder (official release; the decoder stays random)."""
-    return _load_official("mae_vit_base", mae_vit_base())
-
-
-def mae_vit_large_visualize_official():
-    """MAE ViT-L/16 with its decoder, the weights of the official reconstruction demo."""
-    return _load_official("mae_vit_large_visualize", mae_vit_large())
-
-
-# -- training recipe: `python -m course_lib.train mae` ---------------------------------------------
-# Registered on import, as every method's recipe is; the engine imports this module lazily.
-AUGMENTATIONS = ("none", "fixed", "random", "color")  # the MAE paper's Table 1(f), in order
-
-
-def crop_batch(x, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True):
-    """Random resized crop (and horizontal flip) of every image of a batch, at the same size.
-
-    Each image gets its own crop of area ∈ `scale` (fraction of the image) and aspect ∈ `ratio`,
-    resampled bilinearly by an affine grid. x: (B, C, H, W) → (B, C, H, W).
-    """
-    B = x.shape[0]
-    dev = x.device
-    area = torch.empty(B, device=dev).uniform_(*scale)
-    aspect = torch.empty(B, device=dev).uniform_(math.log(ratio[0]), math.log(ratio[1])).exp()
-    w = (area * aspect).sqrt().clamp(max=1.0)  # crop width / image width
-    h = (area / aspect).sqrt().clamp(max=1.0)
-    cx = (torch.rand(B, device=dev) * 2 - 1) * (1 - w)  # crop centre in [-1, 1] coordinates
-    cy = (torch.rand(B, device=dev) * 2 - 1) * (1 - h)
-    sign = torch.where(torch.rand(B, device=dev) < 0.5, -1.0, 1.0) if flip else torch.ones(B, device=dev)
-    theta = torch.zeros(B, 2, 3, device=dev)
-    theta[:, 0, 0], theta[:, 0, 2] = w * sign, cx
-    theta[:, 1, 1], theta[:, 1, 2] = h, cy
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, H, W, 2)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-def color_jitter_batch(x, strength=0.4):
-    """Brightness, contrast and saturation jitter by factors in [1 − s, 1 + s]; x (B, 3, H, W) in [0, 1]."""
-    B = x.shape[0]
-
-    def factor():
-        return torch.empty(B, 1, 1, 1, device=x.device).uniform_(1 - strength, 1 + strength)
-
-    x = x * factor()
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
-    x = (x - mean) * factor() + mean
-    grey = x.mean(dim=1, keepdim=True)  # (B, 1, H, W)
-    x = (x - grey) * factor() + grey
-    return x.clamp(0, 1)
-
-
-def augment_batch(x, mode, min_scale=0.2):
-    """The four augmentations of the MAE ablation on a batch x (B, 3, H, W) in [0, 1]."""
-    if mode == "none":
-        return x
-    if mode == "fixed":  # a crop of fixed size (7/8 of the side, like 224 of 256) at a random place
-        return crop_batch(x, scale=(0.765, 0.766), ratio=(1.0, 1.0))
-    x = crop_batch(x, scale=(min_scale, 1.0))
-    return color_jitter_batch(x) if mode == "color" else x
-
-
-@dataclass
-class MAETrainConfig(TrainConfig):
-    preset: str = "shapes"
-    mask_ratio: float = 0.75
-    norm_pix_loss: bool = False
-    loss_on: str = "masked"  # "masked" (MAE) or "all" patches (the ablation)
-    augment: str = "random"  # none | fixed | random | color
-    min_scale: float = 0.2
-    train_size: int = 20000
-    probe_train: int = 2000  # labelled images the linear probe is fitted on (train split)
-    probe_test: int = 1000  # held-out images ("test" split) for the probe and the masked MSE
-    image_size: int = 64
-    data_seed: int = 0
-    difficulty: str = "medium"
-    epochs: float = 20.0
-    batch_size: int = 256
-    lr: float = 1.5e-3
-    warmup_epochs: float = 2.0
-    weight_decay: float = 0.05
-
-
-@dataclass
-class ProbeData:
-    train: object  # RenderedShapes: labelled images to fit the probe on
-    test: object  # RenderedShapes: held-out images
-
-
-@register_recipe("mae")
-class MAERecipe(Recipe):
-    """MAE pre-training on ShapesWorld; evaluated by masked MSE and a linear probe of the encoder."""
-
-    Config = MAETrainConfig
-
-    def model_kwargs(self, cfg):
-        return {"img_size": cfg.image_size, "norm_pix_loss": cfg.norm_pix_loss}
-
-    def build_model(self, cfg):
-        if cfg.augment not in AUGMENTATIONS or cfg.loss_on not in ("masked", "all"):
-            from course_lib.train import TrainError
-
-            raise TrainError(f"--augment must be one of {AUGMENTATIONS} and --loss-on 'masked' or 'all'.")
-        return make_mae(cfg.preset, **self.model_kwargs(cfg), fused_attn=True)
-
-    def build_data(self, cfg):
-        from course_lib.train.supervised import render_shapes
-
-        def render(size, split):
-            return render_shapes(size, cfg.image_size, cfg.data_seed, split, cfg.difficulty)
-
-        return render(cfg.train_size, "train"), ProbeData(render(cfg.probe_train, "train"),
-                                                          render(cfg.probe_test, "test"))
-
-    def training_step(self, model, batch, ctx):
-        cfg = ctx.cfg
-        x = augment_batch(batch["image"].float() / 255.0, cfg.augment, cfg.min_scale)  # [0, 1]
-        x = normalize_images(x)
-        loss, pred, mask = model(x, mask_ratio=cfg.mask_ratio)
-        if cfg.loss_on == "all":  # the ablation: score every patch, visible ones included
-            mae = ctx.unwrap(model)
-            target = patchify(x, mae.config.patch_size)
-            loss = mae_loss(target, pred.float(), torch.ones_like(mask), mae.config.norm_pix_loss)
-        return loss.float()
-
-    def evaluate(self, model, val, ctx):
-        cfg = ctx.cfg
-        metrics = evaluate_mae(model, val, cfg.mask_ratio, ctx.device)
-        if ctx.step + 1 >= ctx.total_steps:  # the baseline: the same encoder before training
-            torch.manual_seed(cfg.seed)
-            untrained = self.build_model(cfg).to(ctx.device).eval()
-            baseline = probe_metrics(untrained, val, ctx.device)
-            metrics.update({f"{k}_random_init": v for k, v in baseline.items()})
-        return metrics
-
-    def card(self, model, cfg):
-        factory = f"course_lib.mae:mae_vit_{cfg.preset}"
-        return {"model": {"factory": factory, "kwargs": self.model_kwargs(cfg)},
-                "input": {"image_size": cfg.image_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
-                          "data": f"ShapesWorld(seed={cfg.data_seed}, difficulty={cfg.difficulty!r})"}}
-
-
-SHAPES_MEAN = (0.5, 0.5, 0.5)  # ShapesWorld's pixel statistics, as in course_lib.train.supervised
-SHAPES_STD = (0.16, 0.16, 0.16)
-
-
-def normalize_images(x, mean=SHAPES_MEAN, std=SHAPES_STD):
-    """(B, 3, H, W) in [0, 1] → standardized per channel."""
-    mean = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
-    return (x - mean) / std
-
-
-@torch.no_grad()
-def encode_for_probe(model, data, device, chunk=250):
-    """Frozen features of a RenderedShapes: the mean of the patch tokens, (N, D), and labels (N,)."""
-    feats = []
-    for start in range(0, len(data), chunk):
-        images = data.images[start:start + chunk].to(device).float() / 255.0
-        tokens = model.forward_features(normalize_images(images))  # (b, 1 + L, D)
-        feats.append(tokens[:, 1:].mean(dim=1).float().cpu())  # (b, D)
-    return torch.cat(feats), data.labels
-
-
-def probe_metrics(model, val, device):
-    """Linear-probe and k-NN top-1 accuracy of the frozen encoder (shape of the largest object)."""
-    from course_lib.evaluate import knn_accuracy, linear_probe_accuracy
-
-    train_x, train_y = encode_for_probe(model, val.train, device)
-    test_x, test_y = encode_for_probe(model, val.test, device)
-    return {"linear_probe": linear_probe_accuracy(train_x, train_y, test_x, test_y),
-            "knn_top1": knn_accuracy(train_x, train_y, test_x, test_y)}
-
-
-@torch.no_grad()
-def evaluate_mae(model, val, mask_ratio, device):
-    """Masked MSE (normalized units, and pixels in [0, 1] at 75%) on held-out images, fixed masks."""
-    images = val.test.images.to(device).float() / 255.0  # (N, 3, H, W)
-    L = model.config.num_patches
-    noise = torch.rand(len(images), L, generator=torch.Generator().manual_seed(0)).to(device)
-    out = {}
-    for name, ratio in (("masked_mse", mask_ratio), ("masked_mse_75", 0.75)):
-        rec = reconstruct(model, images, ratio, noise=noise, mean=SHAPES_MEAN, std=SHAPES_STD)
-        out[name] = rec.loss
-    out["pixel_mse_75"] = float(rec.pixel_mse.mean())
-    return {**out, **probe_metrics(model, val, device)}

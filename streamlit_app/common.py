@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # so `streamlit run streamlit_app/app.py` finds course_lib uninstalled
     sys.path.insert(0, str(ROOT))
 
+from course_lib.viz.data import to_numpy_image  # noqa: E402, F401  (the pages' image → numpy helper)
+
 MAX_UPLOAD_PIXELS = 40_000_000  # a 6000 × 6000 photo is fine; a decompression bomb is not
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 
@@ -117,8 +119,3 @@ def image_picker(key, size, n_samples=8, label="Image"):
         return None, None
     idx = st.slider("Sample", 0, n_samples - 1, 0, key=f"{key}_idx")
     return images[idx], items[idx]
-
-
-def to_numpy_image(t):
-    """(3, H, W) tensor in [0, 1] → (H, W, 3) numpy array for st.image / matplotlib."""
-    return t.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy()

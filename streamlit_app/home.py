@@ -6,7 +6,8 @@ import streamlit as st
 from course_lib import __version__
 
 st.title("Vision transformers & self-supervised learning")
-st.caption(f"Teaching kit v{__version__}: every model written from scratch in PyTorch, runs offline on a CPU.")
+st.caption(f"Teaching kit v{__version__}: every model written from scratch in PyTorch, "
+           "runs offline on a CPU.")
 
 st.markdown(
     """

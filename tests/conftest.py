@@ -75,7 +75,8 @@ def pytest_runtest_makereport(item, call):
     elif not graded and ("page" in item.name or item.get_closest_marker("browser")):
         missing = unimplemented_exercises()
         if missing:
-            _skip(report, item, f"the app pages need the homework exercises; still to implement: {', '.join(missing)}")
+            _skip(report, item,
+                  f"the app pages need the homework exercises; still to implement: {', '.join(missing)}")
 
 
 # -- real-browser tests share one app server (tests/browser.py) ---------------------------------

@@ -78,7 +78,10 @@ def test_upload_any_mode_becomes_rgb(mode):
     import common
 
     arr = (np.random.rand(40, 60, 3) * 255).astype(np.uint8)
-    img = Image.fromarray(arr).convert(mode) if mode != "I;16" else Image.fromarray(arr[..., 0].astype(np.uint16) * 200)
+    if mode == "I;16":
+        img = Image.fromarray(arr[..., 0].astype(np.uint16) * 200)
+    else:
+        img = Image.fromarray(arr).convert(mode)
     fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG")
     tensor, error = common.image_from_bytes(encode(img, fmt), 32)
     assert error is None

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from course_lib import audio as A
+from course_lib.data import pitch as P
+from course_lib.data import spectrogram as S
 from course_lib.data.audio_clips import (
     CLASSES,
     AudioClips,
@@ -36,18 +38,18 @@ def harmonic(f0, n=SR, harmonics=5, noise=0.0, seed=0):
 def test_hann_window_equals_torch():
     for n in (400, 1024):
         ref = torch.hann_window(n, dtype=torch.float64)
-        torch.testing.assert_close(A.hann_window(n, torch.float64), ref, atol=1e-12, rtol=0)
-        torch.testing.assert_close(A.hann_window(n), torch.hann_window(n), atol=1e-6, rtol=0)
+        torch.testing.assert_close(S.hann_window(n, torch.float64), ref, atol=1e-12, rtol=0)
+        torch.testing.assert_close(S.hann_window(n), torch.hann_window(n), atol=1e-6, rtol=0)
 
 
 def test_frame_signal_matches_naive_loop():
     x = torch.arange(20.0)
-    frames = A.frame_signal(x, 6, 4)  # (4, 6)
+    frames = S.frame_signal(x, 6, 4)  # (4, 6)
     assert frames.shape == (4, 6)
     for f in range(4):
         assert torch.equal(frames[f], x[4 * f: 4 * f + 6])
     with pytest.raises(ValueError, match="fewer than one frame"):
-        A.frame_signal(x[:3], 6, 4)
+        S.frame_signal(x[:3], 6, 4)
 
 
 STFT_CASES = [(1024, None, True), (512, 400, True), (400, None, False)]
@@ -58,16 +60,16 @@ def test_stft_equals_torch_stft(n_fft, win_length, center):
     x = 0.3 * torch.randn(2, 8000)
     window = torch.hann_window(win_length or n_fft)
     ref = torch.stft(x, n_fft, 160, win_length=win_length, window=window, center=center, return_complex=True)
-    ours = A.stft(x, n_fft, 160, win_length=win_length, center=center)
+    ours = S.stft(x, n_fft, 160, win_length=win_length, center=center)
     assert ours.shape == ref.shape
     assert (ours - ref).abs().max() < 1e-5
-    assert (A.stft(x[0], n_fft, 160, win_length=win_length, center=center) - ref[0]).abs().max() < 1e-5
+    assert (S.stft(x[0], n_fft, 160, win_length=win_length, center=center) - ref[0]).abs().max() < 1e-5
 
 
 def test_stft_float64_is_exact():
     x = torch.randn(4000, dtype=torch.float64)
     ref = torch.stft(x, 256, 64, window=torch.hann_window(256, dtype=torch.float64), return_complex=True)
-    assert (A.stft(x, 256, 64) - ref).abs().max() < 1e-10
+    assert (S.stft(x, 256, 64) - ref).abs().max() < 1e-10
 
 
 @pytest.mark.parametrize("norm,mel_scale", [(None, "htk"), ("slaney", "slaney"), (None, "kaldi")])
@@ -77,7 +79,7 @@ def test_mel_filter_bank_equals_transformers(norm, mel_scale):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = mel_filter_bank(513, 128, 0.0, 8000.0, SR, norm=norm, mel_scale=mel_scale)
-    ours = A.mel_filter_bank(513, 128, 0.0, 8000.0, SR, norm=norm, mel_scale=mel_scale)
+    ours = S.mel_filter_bank(513, 128, 0.0, 8000.0, SR, norm=norm, mel_scale=mel_scale)
     assert ours.shape == (513, 128)
     assert np.abs(ours.numpy() - ref).max() < 1e-6
 
@@ -85,70 +87,70 @@ def test_mel_filter_bank_equals_transformers(norm, mel_scale):
 def test_mel_scale_round_trip_and_reference_values():
     f = torch.tensor([0.0, 440.0, 1000.0, 4000.0, 8000.0])
     for scale in ("htk", "slaney", "kaldi"):
-        torch.testing.assert_close(A.mel_to_hz(A.hz_to_mel(f, scale), scale), f.double())
-    assert abs(A.hz_to_mel(1000.0, "htk") - 1000.0) < 0.1  # the mel scale's anchor: 1 kHz ≈ 1000 mel
-    assert float(A.hz_to_mel(1000.0, "slaney")) == 15.0
+        torch.testing.assert_close(S.mel_to_hz(S.hz_to_mel(f, scale), scale), f.double())
+    assert abs(S.hz_to_mel(1000.0, "htk") - 1000.0) < 0.1  # the mel scale's anchor: 1 kHz ≈ 1000 mel
+    assert float(S.hz_to_mel(1000.0, "slaney")) == 15.0
     with pytest.raises(ValueError, match="Unknown mel scale"):
-        A.hz_to_mel(1.0, "bark")
+        S.hz_to_mel(1.0, "bark")
 
 
 def test_mel_spectrogram_equals_transformers_spectrogram():
     from transformers.audio_utils import spectrogram, window_function
 
-    cfg = A.SpectrogramConfig()
+    cfg = S.SpectrogramConfig()
     x = 0.1 * torch.randn(SR)
-    filters = A.mel_filter_bank(513, 128, 0.0, 8000.0, SR).numpy().astype(np.float64)
+    filters = S.mel_filter_bank(513, 128, 0.0, 8000.0, SR).numpy().astype(np.float64)
     ref = spectrogram(x.double().numpy(), window_function(1024, "hann"), 1024, 160, power=2.0,
                       mel_filters=filters, mel_floor=1e-30)
-    ours = A.mel_spectrogram(x.double(), cfg)
+    ours = S.mel_spectrogram(x.double(), cfg)
     assert ours.shape == ref.shape == (128, 101)
     np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-5, atol=1e-8)
 
 
 def test_log_mel_and_model_input_ranges():
     x = harmonic(220.0, noise=0.01)
-    db = A.log_mel_spectrogram(x)
+    db = S.log_mel_spectrogram(x)
     assert db.shape == (128, 101)
     assert db.max() == 0 and db.min() >= -80
-    assert torch.allclose(A.model_input(x), db / 40 + 1)
-    assert torch.allclose(A.model_input(10 * x), A.model_input(x), atol=1e-4)  # loudness-invariant
+    assert torch.allclose(S.model_input(x), db / 40 + 1)
+    assert torch.allclose(S.model_input(10 * x), S.model_input(x), atol=1e-4)  # loudness-invariant
 
 
 def test_silence_gives_finite_features():
     silence = torch.zeros(SR)
-    assert torch.isfinite(A.model_input(silence)).all()
-    assert torch.isfinite(A.estimate_f0(silence, SR))
+    assert torch.isfinite(S.model_input(silence)).all()
+    assert torch.isfinite(P.estimate_f0(silence, SR))
 
 
 def test_power_to_db():
     p = torch.tensor([[1.0, 10.0, 100.0, 1e-20]])
-    torch.testing.assert_close(A.power_to_db(p), torch.tensor([[0.0, 10.0, 20.0, -100.0]]))
-    torch.testing.assert_close(A.power_to_db(p, top_db=15), torch.tensor([[5.0, 10.0, 20.0, 5.0]]))
+    torch.testing.assert_close(S.power_to_db(p), torch.tensor([[0.0, 10.0, 20.0, -100.0]]))
+    torch.testing.assert_close(S.power_to_db(p, top_db=15), torch.tensor([[5.0, 10.0, 20.0, 5.0]]))
 
 
 def test_frame_energy_db():
     x = torch.cat([torch.zeros(1600), torch.ones(1600)])
-    e = A.frame_energy_db(x, 400, 160)
+    e = S.frame_energy_db(x, 400, 160)
     assert e[0] == -100 and e[-1] == 0
 
 
 @pytest.mark.parametrize("f0", [82.4, 220.0, 311.1, 987.8])
 def test_estimate_f0_of_harmonic_sounds(f0):
-    assert abs(float(A.estimate_f0(harmonic(f0, noise=0.05), SR)) - f0) < 0.01 * f0
+    assert abs(float(P.estimate_f0(harmonic(f0, noise=0.05), SR)) - f0) < 0.01 * f0
     pure = torch.sin(2 * math.pi * f0 * torch.arange(SR) / SR)  # HPS alone would go an octave low
-    assert abs(float(A.estimate_f0(pure, SR)) - f0) < 0.01 * f0
+    assert abs(float(P.estimate_f0(pure, SR)) - f0) < 0.01 * f0
 
 
 def test_estimate_f0_batched_and_on_clips():
     batch = torch.stack([harmonic(150.0), harmonic(400.0)])
-    est = A.estimate_f0(batch, SR)
+    est = P.estimate_f0(batch, SR)
     assert est.shape == (2,) and abs(est[0] - 150) < 1.5 and abs(est[1] - 400) < 4
     clips = AudioClips(27, split="test")
     for i in range(27):
         item = clips[i]
         if item["name"] in ("pure_tone", "harmonic_tone", "chord"):
             a, b = int(item["onset"] * SR), int(item["offset"] * SR)
-            assert abs(float(A.estimate_f0(item["wave"][a:b], SR)) - item["f0"]) < 0.01 * item["f0"]
+            assert abs(float(P.estimate_f0(item["wave"][a:b], SR)) - item["f0"]) < 0.01 * item["f0"]
 
 
 def test_f0_track_marks_unvoiced_frames():
@@ -156,7 +158,7 @@ def test_f0_track_marks_unvoiced_frames():
     tone = harmonic(150.0)
     hiss = 0.5 * torch.randn(SR) * (t > 0.5)  # second half: noise, nothing harmonic
     x = torch.where(t > 0.5, hiss, tone)
-    times, f0 = A.f0_track(x, SR)
+    times, f0 = P.f0_track(x, SR)
     assert times.shape == f0.shape
     first, second = f0[times < 0.45], f0[times > 0.55]
     assert (first - 150).abs().max() < 3  # 2 Hz bins
@@ -174,9 +176,9 @@ def test_bundled_spoken_words():
 def test_loudest_window():
     x = torch.zeros(3 * SR)
     x[SR + 4000: SR + 8000] = 1.0
-    w = A.loudest_window(x, SR)
+    w = P.loudest_window(x, SR)
     assert w.shape == (SR,) and w.sum() == 4000
-    assert A.loudest_window(torch.ones(100), SR).shape == (SR,)
+    assert P.loudest_window(torch.ones(100), SR).shape == (SR,)
 
 
 # -- the audio spectrogram transformer ------------------------------------------------------------
@@ -320,12 +322,26 @@ def test_recipe_from_vit_uses_the_ast_trick(monkeypatch):
 
 def test_bundled_classifier_card_and_heldout_accuracy():
     from course_lib.checkpoints import card, load_pretrained
+    from course_lib.train.recipes import ast as ast_recipe
 
     info = card(BUNDLED)
     assert info["metrics"]["test_top1"] >= 0.95
     assert info["input"]["classes"] == list(CLASSES)
     model = load_pretrained(BUNDLED)
-    assert A.clip_accuracy(model, AudioClips(270, split="test")) >= 0.95
+    assert ast_recipe.clip_accuracy(model, AudioClips(270, split="test")) >= 0.95
+
+
+def test_every_bundled_ast_card_resolves_and_loads():
+    """The cards' factory and features strings still name the model and the front end."""
+    from course_lib.checkpoints import card, list_pretrained, load_pretrained, resolve
+
+    names = [n for n in list_pretrained("bundled") if card(n).get("recipe") == "ast"]
+    assert BUNDLED in names
+    for name in names:
+        info = card(name)
+        assert isinstance(load_pretrained(name), A.AudioSpectrogramTransformer)
+        assert resolve(info["input"]["features"]) is S.model_input
+        assert S.SpectrogramConfig(**info["input"]["spectrogram"]) == S.SpectrogramConfig()
 
 
 # -- the app page ----------------------------------------------------------------------------------------

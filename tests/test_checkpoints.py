@@ -138,7 +138,7 @@ def test_official_entries_resolve_where_their_module_exists():
 def test_bundled_baselines_reach_90_percent(name):
     if name not in ck.list_pretrained("bundled"):
         pytest.skip(f"{name} is not bundled (train it with the command in the README)")
-    from course_lib.train.supervised import normalize, render_shapes
+    from course_lib.data.rendered import normalize, render_shapes
 
     info = ck.card(name)
     assert info["metrics"]["test_accuracy"] >= 0.9

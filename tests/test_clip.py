@@ -11,6 +11,15 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import clip as C
+from course_lib.evaluate.clip import (
+    occlusion_text_map,
+    patch_text_similarity,
+    rank_of,
+    ranking_sentence,
+    retrieval_recall,
+    zero_shot_classify,
+)
+from course_lib.official.clip import OPENAI_URLS, load_clip, read_openai_state_dict
 from course_lib.tokenizers import BPETokenizer, WordTokenizer, clean_text, pre_tokenize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,9 +147,9 @@ def test_forward_shapes_and_patch_map():
     logits_per_image, logits_per_text = model(images, texts)
     assert logits_per_image.shape == (3, 4) and logits_per_text.shape == (4, 3)
     text = model.encode_text(texts[:1])
-    sim = C.patch_text_similarity(model, images, text[0])
+    sim = patch_text_similarity(model, images, text[0])
     assert sim.shape == (3, 8, 8) and sim.abs().max() <= 1 + 1e-5
-    occ = C.occlusion_text_map(model, images[:2], text[0])
+    occ = occlusion_text_map(model, images[:2], text[0])
     assert occ.shape == (2, 8, 8)
     hidden = images[1:2].clone()
     hidden[..., 8:16, 0:8] = 0  # patch (row 1, column 0)
@@ -157,7 +166,7 @@ def test_zero_shot_classify_ensembles_normalized_templates():
     model, tok = tiny(), WordTokenizer(["a", "large", "small", "red", "blue", "circle"])
     images = C.preprocess(torch.rand(2, 3, 64, 64))
     names, templates = ["red circle", "blue circle"], ["a {}", "a large {}", "a small {}"]
-    probs = C.zero_shot_classify(model, images, names, templates, tokenizer=tok)
+    probs = zero_shot_classify(model, images, names, templates, tokenizer=tok)
     assert probs.shape == (2, 2) and torch.allclose(probs.sum(-1), torch.ones(2))
     # by hand: normalize each prompt, average over templates, renormalize, scale, softmax
     with torch.no_grad():
@@ -167,19 +176,19 @@ def test_zero_shot_classify_ensembles_normalized_templates():
         i = model.encode_image(images, normalize=True)
     torch.testing.assert_close(probs, (model.temperature_scale() * i @ t.T).softmax(-1))
     with pytest.raises(ValueError, match="at least one class"):
-        C.zero_shot_classify(model, images, [], tokenizer=tok)
+        zero_shot_classify(model, images, [], tokenizer=tok)
 
 
 def test_ranking_and_retrieval():
     scores = torch.tensor([0.1, 0.7, 0.3, 0.9])
-    assert C.rank_of(scores, 1) == 2 and C.ranking_sentence(scores, 3) == "Ranked 1 out of 4"
+    assert rank_of(scores, 1) == 2 and ranking_sentence(scores, 3) == "Ranked 1 out of 4"
     sim = torch.tensor([[0.9, 0.1, 0.0], [0.8, 0.5, 0.0], [0.0, 0.2, 0.1]])
-    r = C.retrieval_recall(sim, ks=(1, 2))
+    r = retrieval_recall(sim, ks=(1, 2))
     assert r["image_to_text_R@1"] == pytest.approx(1 / 3) and r["image_to_text_R@2"] == pytest.approx(1.0)
     assert r["text_to_image_R@1"] == pytest.approx(1.0)
     same = torch.eye(3, dtype=torch.bool)
     same[1, 0] = same[0, 1] = True  # captions 0 and 1 identical: either counts
-    assert C.retrieval_recall(sim, ks=(1,), positives=same)["image_to_text_R@1"] == pytest.approx(2 / 3)
+    assert retrieval_recall(sim, ks=(1,), positives=same)["image_to_text_R@1"] == pytest.approx(2 / 3)
 
 
 def test_preprocess_normalizes_with_openai_statistics():
@@ -195,12 +204,51 @@ def test_official_entries_and_reader(tmp_path):
 
     for name in ("clip_vit_b32", "clip_vit_b16"):
         assert callable(resolve(OFFICIAL[name]))
-        assert re.fullmatch(r"[0-9a-f]{64}", C.OPENAI_URLS[name].rsplit("/", 2)[-2])  # sha256 in the address
+        assert re.fullmatch(r"[0-9a-f]{64}", OPENAI_URLS[name].rsplit("/", 2)[-2])  # sha256 in the address
     sd = {k: v.half() for k, v in tiny().state_dict().items()}
     extras = {"input_resolution": torch.tensor(64), "vocab_size": torch.tensor(64)}
     torch.save({**sd, **extras}, tmp_path / "w.pt")
-    loaded = C.read_openai_state_dict(tmp_path / "w.pt")
+    loaded = read_openai_state_dict(tmp_path / "w.pt")
     assert set(loaded) == set(sd) and all(v.dtype == torch.float32 for v in loaded.values())
+
+
+def test_load_official_unknown_name_is_one_sentence():
+    from course_lib.checkpoints import CheckpointError
+    from course_lib.official.clip import load_official
+
+    with pytest.raises(CheckpointError, match="choose one of"):
+        load_official("clip_vit_h14")
+
+
+# -- the captions data and its model input -------------------------------------------------------
+def test_shift_and_model_input():
+    from course_lib.data.augment import random_shift, shift
+    from course_lib.data.captions import render_captions, shapes_tokenizer, to_model_input
+
+    x = torch.rand(2, 3, 8, 8)
+    moved = shift(x, torch.tensor([[2, 1], [1, 2]]), 1)  # image 0: one row down; image 1: one column
+    torch.testing.assert_close(moved[0, :, :7], x[0, :, 1:])  # rows come from one below
+    torch.testing.assert_close(moved[1, :, :, :7], x[1, :, :, 1:])
+    torch.testing.assert_close(shift(x, torch.ones(2, 2, dtype=torch.long), 1), x)  # offset = max: no move
+    assert random_shift(x, 2).shape == x.shape
+    data = render_captions(4, 64, 0, "test", (1, 1))
+    assert data.images.dtype == torch.uint8 and data.tokens.shape == (4, shapes_tokenizer().context_length)
+    torch.testing.assert_close(to_model_input(data.images), C.preprocess(data.images.float() / 255))
+
+
+def test_training_curve_experiment(tmp_path):
+    import json
+
+    from course_lib.experiments.clip import curve
+
+    rows = [{"step": s, "epoch": s / 100, "loss": 1 / s, "logit_scale_exp": 14.0, "batch_accuracy": 0.5}
+            for s in range(10, 110, 10)]
+    rows.append({"step": 100, "epoch": 1.0, "split": "val", "zero_shot_shape": 0.123456})
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    record = curve(tmp_path, out=tmp_path)
+    assert record["step"] == [50, 100]
+    assert record["val"] == [{"step": 100, "epoch": 1.0, "zero_shot_shape": 0.1235}]
+    assert json.loads((tmp_path / "clip_training_curve.json").read_text()) == record
 
 
 # -- the recipe and the bundled model -------------------------------------------------------------
@@ -224,9 +272,10 @@ CARD = ROOT / "data" / "checkpoints" / "clip-shapes.json"
 
 @pytest.mark.skipif(not CARD.exists(), reason="clip-shapes is not bundled yet")
 def test_bundled_clip_shapes_recognizes_shapes_and_colours():
-    from course_lib.clip_recipe import image_features, render_captions, targets_of, zero_shot_predictions
+    from course_lib.data.captions import render_captions
+    from course_lib.evaluate.clip_shapes import image_features, targets_of, zero_shot_predictions
 
-    model, tok, size = C.load_clip("clip-shapes")
+    model, tok, size = load_clip("clip-shapes")
     data = render_captions(96, size, 7, "test", (1, 1))  # images the card's evaluation never used
     predicted = zero_shot_predictions(model, tok, image_features(model, data, "cpu"))
     for task, target in zip(("shape", "color", "color_shape"), targets_of(data)):
@@ -241,7 +290,8 @@ def test_clip_rankings_page():
     from streamlit.testing.v1 import AppTest
 
     sys.path.insert(0, str(ROOT / "streamlit_app"))
-    at = AppTest.from_file(str(ROOT / "streamlit_app" / "topics" / "07_clip_rankings.py"), default_timeout=120)
+    page = ROOT / "streamlit_app" / "topics" / "07_clip_rankings.py"
+    at = AppTest.from_file(str(page), default_timeout=120)
     at.run()
     assert not at.exception and any("out of" in m.value for m in at.markdown)
     for view in ("Text → images", "Similarity matrix", "Where does the text match?", "Rank labels"):

@@ -1,6 +1,10 @@
 """DINO: loss against naive loops, head keys, multi-crop, EMA teacher, DINOv2 options, the
 collapse regimes, attention Jaccard, official-weight loading (random weights, offline), the
-recipe, and the Attention maps page."""
+recipe, and the Attention maps page.
+
+Where the names live: the model family in course_lib.dino, the official weights in
+course_lib.official.dino, the collapse runs in course_lib.experiments.dino_collapse, the
+comparison in course_lib.experiments.dino, attention rows in course_lib.evaluate.attention_maps."""
 
 import math
 from pathlib import Path
@@ -10,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import dino
+from course_lib.data.augment import MultiCrop
 from course_lib.evaluate import (
     attention_jaccard,
     attention_jaccard_report,
@@ -17,7 +22,10 @@ from course_lib.evaluate import (
     foreground_mass_ratio,
     threshold_attention,
 )
+from course_lib.evaluate.attention_maps import attention_rows
+from course_lib.experiments.dino_collapse import classify_regime, collapse_run, tiny_dino, train_step
 from course_lib.losses import dino_loss, koleo_loss
+from course_lib.official.dino import load_official, official_url
 from course_lib.vit import vit_small, vit_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +174,7 @@ def test_norm_last_layer_fixes_g():
 
 def test_multicrop_wrapper_groups_by_resolution():
     torch.manual_seed(0)
-    student = dino.tiny_dino(img_size=32, out_dim=20)
+    student = tiny_dino(img_size=32, out_dim=20)
     student.eval()
     crops = [
         torch.randn(2, 3, 32, 32),
@@ -185,7 +193,7 @@ def test_teacher_momentum_and_ema_update():
     assert dino.teacher_momentum(0, 100) == pytest.approx(0.996)
     assert dino.teacher_momentum(100, 100) == pytest.approx(1.0)
     assert dino.teacher_momentum(50, 100) == pytest.approx(0.998)
-    student = dino.tiny_dino(img_size=16, out_dim=8)
+    student = tiny_dino(img_size=16, out_dim=8)
     teacher = dino.make_teacher(student)
     assert not any(p.requires_grad for p in teacher.parameters())
     old = [p.clone() for p in teacher.parameters()]
@@ -199,12 +207,12 @@ def test_teacher_momentum_and_ema_update():
 
 def test_train_step_leaves_teacher_without_gradient():
     torch.manual_seed(0)
-    student = dino.tiny_dino(img_size=16, out_dim=16)
+    student = tiny_dino(img_size=16, out_dim=16)
     teacher = dino.make_teacher(student)
     loss_fn = dino.DINOLoss(out_dim=16, n_crops=4)
     opt = torch.optim.AdamW(student.parameters(), lr=1e-3)
     crops = [torch.randn(4, 3, 16, 16)] * 2 + [torch.randn(4, 3, 8, 8)] * 2
-    metrics = dino.train_step(student, teacher, loss_fn, opt, crops, koleo_weight=0.1)
+    metrics = train_step(student, teacher, loss_fn, opt, crops, koleo_weight=0.1)
     assert all(p.grad is None for p in teacher.parameters())
     assert math.isfinite(metrics["loss"]) and metrics["koleo"] != 0
     assert 0 <= metrics["entropy"] <= math.log(16) + 1e-5
@@ -247,10 +255,10 @@ def toy_images(n=128, size=16, seed=1):
 @pytest.mark.parametrize("centering,sharpening", [(True, True), (False, True), (True, False)])
 def test_collapse_runs_end_in_their_regime(centering, sharpening):
     torch.set_num_threads(1)
-    history = dino.collapse_run(
+    history = collapse_run(
         toy_images(), centering=centering, sharpening=sharpening, steps=80, batch_size=32, crop_size=16
     )
-    assert dino.classify_regime(history) == history["regime"], (
+    assert classify_regime(history) == history["regime"], (
         history["regime"],
         history["entropy"][-10:],
         history["top_share"][-10:],
@@ -335,7 +343,7 @@ def test_official_backbone_and_full_checkpoint_load_strictly(hub_cache):
     torch.manual_seed(0)
     reference = vit_small(patch_size=8, num_classes=0).eval()
     backbone = reference.state_dict()
-    torch.save(backbone, hub_cache / Path(dino.official_url("dino_vits8")).name)
+    torch.save(backbone, hub_cache / Path(official_url("dino_vits8")).name)
     model = load_pretrained("dino_vits8")
     x = torch.randn(1, 3, 64, 64)
     assert not model.training and torch.allclose(model(x), reference(x), atol=1e-5)
@@ -353,15 +361,15 @@ def test_official_backbone_and_full_checkpoint_load_strictly(hub_cache):
         "epoch": 100,
         "args": argparse.Namespace(arch="vit_small"),
     }
-    torch.save(full, hub_cache / Path(dino.official_url("dino_vits8", full=True)).name)
-    teacher = dino.dino_vits8_official(full=True)
+    torch.save(full, hub_cache / Path(official_url("dino_vits8", full=True)).name)
+    teacher = load_official("dino_vits8", full=True)
     assert torch.allclose(teacher(x), reference(x), atol=1e-5)
     student = dino.unwrap_state_dict(full, "student")
     assert set(student) == set(backbone) and torch.equal(student["cls_token"], backbone["cls_token"] + 1)
 
     # a truncated download: one sentence, before any model is built
-    path = hub_cache / Path(dino.official_url("dino_vits16")).name
-    path.write_bytes((hub_cache / Path(dino.official_url("dino_vits8")).name).read_bytes()[:1000])
+    path = hub_cache / Path(official_url("dino_vits16")).name
+    path.write_bytes((hub_cache / Path(official_url("dino_vits8")).name).read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="truncated"):
         load_pretrained("dino_vits16")
 
@@ -371,20 +379,20 @@ def test_official_names_are_registered():
 
     for name in ("dino_vits16", "dino_vits8", "dino_vitb16", "dino_vitb8"):
         assert callable(resolve(OFFICIAL[name]))
-        assert dino.official_url(name).startswith("https://dl.fbaipublicfiles.com/dino/")
+        assert official_url(name).startswith("https://dl.fbaipublicfiles.com/dino/")
 
 
 # -- augmentation and the recipe -----------------------------------------------------------------
 def test_batch_multicrop_shapes_and_range():
     torch.manual_seed(0)
-    crops = dino.batch_multicrop(torch.rand(4, 3, 64, 64), 64, 32, n_local=3)
+    crops = MultiCrop(64, 32, n_local=3)(torch.rand(4, 3, 64, 64))
     assert [tuple(c.shape) for c in crops] == [(4, 3, 64, 64)] * 2 + [(4, 3, 32, 32)] * 3
     assert all(c.min() >= 0 and c.max() <= 1 for c in crops)
     assert not torch.allclose(crops[0], crops[1])
 
 
 def test_rotate_hue_keeps_grey_and_full_turns():
-    from course_lib.dino.multicrop import rotate_hue
+    from course_lib.data.augment import hue_shift as rotate_hue
 
     x = torch.rand(3, 3, 8, 8)
     assert torch.allclose(rotate_hue(x, torch.full((3, 1, 1, 1), 2 * math.pi)), x, atol=1e-4)
@@ -451,7 +459,7 @@ def test_attention_maps_page_runs():
 def test_attention_rows_match_full_maps():
     vit = vit_tiny(patch_size=8, img_size=32, depth=3, num_classes=0).eval()
     x = torch.randn(2, 3, 32, 32)
-    rows, roll = dino.attention_rows(vit, x, queries=(0, 5), rollout=True)
+    rows, roll = attention_rows(vit, x, queries=(0, 5), rollout=True)
     maps = vit.get_selfattention(x)
     assert rows.shape == (3, 2, 3, 2, 17)
     for layer, attn in enumerate(maps):
@@ -478,7 +486,7 @@ def test_bundled_dino_card_figures_reproduce():
     from types import SimpleNamespace
 
     from course_lib.checkpoints import card, list_pretrained, load_pretrained
-    from course_lib.dino.recipe import evaluate_backbone
+    from course_lib.train.recipes.dino import evaluate_backbone
 
     if "dino-vit-shapes" not in list_pretrained("bundled"):
         pytest.skip("dino-vit-shapes is not bundled yet (benchmarks/dino_gpu_run.sh trains it)")
@@ -500,7 +508,7 @@ def test_attention_page_offers_downloaded_official_weights(hub_cache):
     torch.manual_seed(0)
     torch.save(
         vit_small(patch_size=8, num_classes=0).state_dict(),
-        hub_cache / Path(dino.official_url("dino_vits8")).name,
+        hub_cache / Path(official_url("dino_vits8")).name,
     )
     sys.path.insert(0, str(ROOT / "streamlit_app"))
     at = AppTest.from_file(str(PAGE), default_timeout=300)
@@ -514,7 +522,7 @@ def test_attention_page_offers_downloaded_official_weights(hub_cache):
 
 def test_what_features_know_reports_each_attribute_of_the_main_object():
     from course_lib.data import ShapesWorld
-    from course_lib.dino.analysis import main_object_attributes, what_features_know
+    from course_lib.experiments.dino import main_object_attributes, what_features_know
 
     images, labels = main_object_attributes(12, split="test", start=3)
     assert images.shape == (12, 3, 64, 64)

@@ -62,6 +62,13 @@ def test_every_exercise_has_a_region_and_tests():
         assert (ROOT / ex.public_tests).exists() and (ROOT / ex.hidden_tests).exists(), ex.name
 
 
+def test_exercise_files_have_distinct_names_for_a_flat_upload():
+    """Gradescope submissions are a flat folder of files: two exercise files may not share a name."""
+    files = sorted({ex.file for ex in EXERCISES})
+    names = [Path(f).name for f in files]
+    assert len(set(names)) == len(names), f"exercise files that share a name: {files}"
+
+
 def test_solutions_score_full_marks(tmp_path):
     results = grade(submission_with(tmp_path, {}))
     for name, (got, top) in per_exercise(results).items():

@@ -9,7 +9,11 @@ import torch
 
 from course_lib import mae as M
 from course_lib.checkpoints import CheckpointError
+from course_lib.data.augment import resized_crop
+from course_lib.data.rendered import SHAPES_MEAN
+from course_lib.evaluate.reconstruction import reconstruct, unnormalize_with_visible
 from course_lib.losses import mae_loss
+from course_lib.official.mae import OFFICIAL_URLS, load_official_state_dict
 from course_lib.patches import patchify
 from course_lib.positions import sincos_2d
 
@@ -223,19 +227,19 @@ def base_model():
 
 def test_full_official_checkpoint_loads_strictly(base_model):
     sd = random_official_state_dict()
-    assert M.load_official_state_dict(base_model, sd) == []
+    assert load_official_state_dict(base_model, sd) == []
     assert torch.equal(base_model.decoder_pred.weight, sd["decoder_pred.weight"])
 
 
 def test_encoder_only_checkpoint_misses_exactly_the_decoder(base_model):
     sd = {k: v for k, v in random_official_state_dict().items() if not M.is_decoder_key(k)}
-    missing = M.load_official_state_dict(base_model, sd)
+    missing = load_official_state_dict(base_model, sd)
     decoder = {k for k in official_layout() if k.startswith(("mask_token", "decoder_"))}
     assert set(missing) == decoder and len(decoder) == 4 + 8 * 12 + 4
     assert torch.equal(base_model.blocks[11].mlp.fc2.weight, sd["blocks.11.mlp.fc2.weight"])
     del sd["norm.weight"]
     with pytest.raises(CheckpointError, match="norm.weight"):
-        M.load_official_state_dict(base_model, sd)
+        load_official_state_dict(base_model, sd)
 
 
 def test_official_loaders_are_registered():
@@ -243,7 +247,14 @@ def test_official_loaders_are_registered():
 
     for name in ("mae_vit_base", "mae_vit_large_visualize"):
         assert callable(resolve(OFFICIAL[name]))
-        assert M.OFFICIAL_URLS[name].startswith("https://dl.fbaipublicfiles.com/mae/")
+        assert OFFICIAL_URLS[name].startswith("https://dl.fbaipublicfiles.com/mae/")
+
+
+def test_official_loader_refuses_an_unknown_name_in_one_sentence():
+    from course_lib.official.mae import load_official
+
+    with pytest.raises(CheckpointError, match="mae_vit_base"):
+        load_official("mae_vit_tiny")
 
 
 def test_encoder_becomes_a_plain_vit():
@@ -278,7 +289,7 @@ def test_encoder_flops_at_75_percent_are_about_a_quarter():
 def test_reconstruction_panels():
     model = micro()
     images = torch.rand(2, 3, 32, 32)
-    rec = M.reconstruct(model, images, mask_ratio=0.5)
+    rec = reconstruct(model, images, mask_ratio=0.5)
     for panel in (rec.original, rec.masked, rec.reconstruction, rec.pasted):
         assert panel.shape == (2, 3, 32, 32) and panel.min() >= 0 and panel.max() <= 1
     visible = rec.mask[0] == 0
@@ -288,14 +299,25 @@ def test_reconstruction_panels():
     assert rec.pixel_mse.shape == (2,)
 
 
+def test_fixed_noise_gives_the_same_masks_every_call():
+    from course_lib.evaluate.reconstruction import fixed_noise, reconstruction_errors
+
+    assert torch.equal(fixed_noise(3, 16, seed=1), fixed_noise(3, 16, seed=1))
+    assert not torch.equal(fixed_noise(3, 16, seed=1), fixed_noise(3, 16, seed=2))
+    model, images = micro(), torch.rand(4, 3, 32, 32)
+    first = reconstruction_errors(model, images, 0.5, SHAPES_MEAN, (0.16,) * 3)
+    assert first == reconstruction_errors(model, images, 0.5, SHAPES_MEAN, (0.16,) * 3)
+    assert set(first) == {"masked_mse", "masked_mse_75", "pixel_mse_75"}
+
+
 def test_norm_pix_unnormalization_uses_visible_patches_only():
     target = torch.rand(1, 4, 12)
     mask = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
     pred = torch.randn(1, 4, 12)
-    a = M.unnormalize_with_visible(pred, target, mask)
+    a = unnormalize_with_visible(pred, target, mask)
     target2 = target.clone()
     target2[0, 2:] = 10 * torch.rand(2, 12)  # change only the removed patches' pixels
-    b = M.unnormalize_with_visible(pred, target2, mask)
+    b = unnormalize_with_visible(pred, target2, mask)
     assert torch.equal(a, b)  # the removed patches' statistics never leak into the output
 
 
@@ -338,10 +360,13 @@ def test_page_masks_patches_chosen_by_hand():
 
 # -- the training recipe --------------------------------------------------------------------------
 def test_batch_augmentations():
+    from course_lib.train.recipes import mae as recipe
+
     x = torch.rand(4, 3, 16, 16)
-    assert torch.allclose(M.crop_batch(x, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False), x, atol=1e-5)
-    for mode in M.AUGMENTATIONS:
-        y = M.augment_batch(x, mode)
+    assert torch.allclose(resized_crop(x, x.shape[-1], scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False), x,
+                          atol=1e-5)
+    for mode in recipe.AUGMENTATIONS:
+        y = recipe.augment_batch(x, mode)
         assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
 
 
@@ -356,9 +381,29 @@ def test_recipe_trains_evaluates_and_saves_a_loadable_card(tmp_path):
         assert key in metrics
     card = summary["card"]
     assert card["model"]["factory"] == "course_lib.mae:mae_vit_micro"
-    assert card["input"]["mean"] == list(M.SHAPES_MEAN)
+    assert card["input"]["mean"] == list(SHAPES_MEAN)
     model = load_pretrained("final", directory=tmp_path)
     assert isinstance(model, M.MaskedAutoencoderViT) and not model.config.fused_attn
+
+
+def test_experiment_records_its_runs_their_commands_and_a_figure(tmp_path):
+    import json
+
+    from course_lib.experiments import run
+
+    tiny = ["preset=micro", "image_size=32", "steps=2", "batch_size=8", "train_size=16", "probe_train=24",
+            "probe_test=12"]
+    argv = ["loss_on", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)]
+    assert run("mae", argv + [f"--set={option}" for option in tiny]) == 0
+    result = json.loads((tmp_path / "mae_loss_on.json").read_text())
+    assert result["command"] == "python -m course_lib.experiments mae loss_on"
+    assert [r["label"] for r in result["runs"]] == ["masked only", "all patches"]
+    lossall = result["runs"][1]
+    assert "--loss-on all" in lossall["command"]
+    assert lossall["command"].endswith(f"--out {tmp_path / 'runs' / 'mae-lossall'}")
+    assert result["reproduce"] == [r["command"] for r in result["runs"]]
+    assert "linear_probe_random_init" in lossall["metrics"]
+    assert (tmp_path / "mae_loss_on.png").stat().st_size > 0
 
 
 @pytest.mark.browser
@@ -385,7 +430,7 @@ def test_bundled_mae_fills_holes_better_than_the_visible_mean(bundled):
     images = torch.stack([world[i]["image"] for i in range(32)])  # (32, 3, 64, 64)
     noise = torch.rand(32, 64, generator=torch.Generator().manual_seed(0))
     norm = {"mean": info["input"]["mean"], "std": info["input"]["std"]}
-    rec = M.reconstruct(model, images, 0.75, noise=noise, **norm)
+    rec = reconstruct(model, images, 0.75, noise=noise, **norm)
     pixels = patchify(images, 8).reshape(32, 64, 64, 3)  # (B, L, p*p, 3)
     visible = (1 - rec.mask)[:, :, None, None]  # (B, L, 1, 1)
     colour = (pixels * visible).sum((1, 2)) / (visible.sum((1, 2)) * 64)  # (B, 3) mean visible colour
@@ -395,7 +440,7 @@ def test_bundled_mae_fills_holes_better_than_the_visible_mean(bundled):
 
 
 def test_bundled_card_is_true(bundled):
-    from course_lib.train.supervised import render_shapes
+    from course_lib.data.rendered import render_shapes
 
     model, info = bundled
     metrics = info["metrics"]
@@ -405,7 +450,7 @@ def test_bundled_card_is_true(bundled):
     images = test.images.float() / 255.0
     noise = torch.rand(len(images), 64, generator=torch.Generator().manual_seed(0))
     norm = {"mean": info["input"]["mean"], "std": info["input"]["std"]}
-    rec = M.reconstruct(model, images, 0.75, noise=noise, **norm)
+    rec = reconstruct(model, images, 0.75, noise=noise, **norm)
     assert rec.loss == pytest.approx(metrics["masked_mse_75"], rel=1e-3)
 
 
@@ -418,7 +463,7 @@ def test_figures():
 
     from course_lib.viz import mae as V
 
-    rec = M.reconstruct(micro(), torch.rand(2, 3, 32, 32), 0.5)
+    rec = reconstruct(micro(), torch.rand(2, 3, 32, 32), 0.5)
     assert [t for t, _ in V.panel_images(rec)] == ["original", "masked", "reconstruction",
                                                   "reconstruction + visible"]
     assert V.panel_images(rec)[0][1].shape == (32, 32, 3)

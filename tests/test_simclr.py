@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from course_lib.data.augment import TwoViews
 from course_lib.losses import nt_xent_loss, triplet_loss
-from course_lib.simclr import SimCLR, SimCLRConfig, TwoViews, simclr_vit
+from course_lib.simclr import SimCLR, SimCLRConfig, simclr_vit
 
 TINY_VIT = dict(encoder="vit", width=16, depth=1, patch_size=16, img_size=32)
 
@@ -98,16 +99,16 @@ def test_resnet_encoder_feature_size():
 
 def test_random_resized_crop_full_box_is_identity_or_flip():
     """min_scale = 1 and aspect 1: the box is the whole image, so the view is x or its mirror."""
-    from course_lib.simclr import random_resized_crop
+    from course_lib.data.augment import resized_crop
 
     x = torch.rand(6, 3, 16, 16)
-    out = random_resized_crop(x, 16, min_scale=1.0, ratio=(1.0, 1.0))
+    out = resized_crop(x, 16, scale=(1.0, 1.0), ratio=(1.0, 1.0))
     for img, view in zip(x, out):
         assert torch.allclose(view, img, atol=1e-5) or torch.allclose(view, img.flip(-1), atol=1e-5)
 
 
 def test_hue_shift_by_zero_and_full_turn_is_identity():
-    from course_lib.simclr import hue_shift
+    from course_lib.data.augment import hue_shift
 
     x = torch.rand(2, 3, 8, 8) * 0.5 + 0.25  # away from the clamp
     for angle in (0.0, 2 * torch.pi):
@@ -115,7 +116,7 @@ def test_hue_shift_by_zero_and_full_turn_is_identity():
 
 
 def test_nearest_neighbours_and_pca():
-    from course_lib.simclr import nearest_neighbours
+    from course_lib.evaluate.probes import nearest_neighbours
     from course_lib.viz.contrastive import pca_2d
 
     h = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
@@ -126,7 +127,8 @@ def test_nearest_neighbours_and_pca():
 
 
 def test_embed_standardizes_and_matches_forward():
-    from course_lib.simclr import embed, standardize
+    from course_lib.data.rendered import standardize
+    from course_lib.evaluate.probes import embed
 
     model = SimCLR(SimCLRConfig(**TINY_VIT)).eval()
     images = torch.rand(5, 3, 32, 32)
@@ -177,7 +179,7 @@ def test_recipes_train_and_evaluate(tmp_path):
 
 
 def test_experiment_arm_labels():
-    from course_lib.simclr_experiments import EXPERIMENTS, arm_label
+    from course_lib.experiments.contrastive import EXPERIMENTS, arm_label
 
     labels = [arm_label(r, o) for r, o in EXPERIMENTS["augmentation"][1]]
     assert labels == ["crop only", "colour only", "crop + colour"]

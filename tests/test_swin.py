@@ -7,12 +7,19 @@ from conftest import ROOT, read_official_keys
 
 from course_lib import swin
 from course_lib.attention import Attention
-from course_lib.complexity import build_on_meta, count_flops, count_params, flops_on_meta
+from course_lib.complexity import (
+    build_on_meta,
+    count_flops,
+    count_params,
+    flops_on_meta,
+    omega_msa,
+    omega_wmsa,
+)
+from course_lib.official import swin as official_swin
+from course_lib.official.swin import timm_to_official
 from course_lib.swin import (
     PatchMerging,
     SwinTransformerBlock,
-    omega_msa,
-    omega_wmsa,
     relative_position_index,
     shift_regions,
     shifted_window_mask,
@@ -20,7 +27,6 @@ from course_lib.swin import (
     swin_large,
     swin_small,
     swin_tiny,
-    timm_to_official,
     window_partition,
     window_reverse,
 )
@@ -215,8 +221,8 @@ def test_official_loader_offline(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoints, "download", lambda url, sha256=None, filename=None: path)
     model = checkpoints.load_pretrained("swin_tiny")
     assert torch.equal(model.head.weight, reference.head.weight)
-    for name in swin.OFFICIAL_WEIGHTS:
-        assert checkpoints.OFFICIAL[name] == f"course_lib.swin:{name}_official"
+    for name in official_swin.OFFICIAL_WEIGHTS:
+        assert checkpoints.OFFICIAL[name] == "course_lib.official.swin:load_official"
     broken = reference.state_dict()
     broken.pop("layers.0.blocks.1.attn_mask")
     torch.save({"model": broken}, path)

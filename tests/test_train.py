@@ -14,14 +14,15 @@ from safetensors.torch import load_file
 
 from course_lib import checkpoints as ck
 from course_lib.train import TrainError, available_recipes, fit, get_recipe
+from course_lib.train.bundle import command_line
 from course_lib.train.cli import main, parse
-from course_lib.train.engine import command_line, learning_rate
+from course_lib.train.engine import learning_rate
 from course_lib.train.state import latest_checkpoint, list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 # A ViT small enough that a step takes milliseconds (16 px images, 4 patches, one block).
 TINY = dict(train_size=64, val_size=32, image_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2,
-            batch_size=16, steps=12, save_every=4, log_every=1, warmup_epochs=0.5, drop_path=0.0,
+            batch_size=16, steps=12, save_every=4, log_every=1, warmup_epochs=0.5, drop_path_rate=0.0,
             progress=False, threads=1)
 
 
@@ -226,7 +227,7 @@ def test_a_stopped_step_bundles_with_the_command_that_trains_it(tmp_path, monkey
 
 
 def test_a_finished_run_bundles_afterwards_with_its_card(tmp_path, monkeypatch):
-    from course_lib.train.engine import bundle_final
+    from course_lib.train.bundle import bundle_final
 
     monkeypatch.setattr(ck, "CHECKPOINT_DIR", tmp_path / "bundled")
     (tmp_path / "bundled").mkdir()

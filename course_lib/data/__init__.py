@@ -5,8 +5,16 @@
     item = ds[0]                   # image, foreground, objects (with masks), label, caption
     batch = ds.batch(range(256))   # stacked tensors for training
 
-Modules: `shapes` (the generator), `augment` (SimCLR, DINO multi-crop, MAE pipelines),
-`datasets` (`get_dataset` for shapes, CIFAR-10, STL-10, Oxford-IIIT Pets and image folders).
+| module | holds |
+|---|---|
+| `shapes` | the ShapesWorld generator: images, masks, labels, captions from (seed, index) |
+| `drawing`, `vocabulary` | its rasterising primitives; its colours, patterns, splits and caption words |
+| `rendered` | a data set rendered once into memory (`render_shapes`), its statistics, `standardize` |
+| `augment` | the one batched augmentation module: crops, colour, blur, solarize, two views, multi-crop |
+| `captions`, `probe_sets` | rendered images with captions (CLIP); clean labelled sets for the probes |
+| `datasets` | `get_dataset` for shapes, CIFAR-10, STL-10, Oxford-IIIT Pets and image folders |
+| `audio_clips`, `spectrogram`, `pitch` | synthetic sound clips; STFT, mel and log spectrograms; f0 |
+
 The names below are imported on first use, so that `course_lib.data.shapes` alone does not
 pay for importing torchvision.
 """

@@ -1,111 +1,288 @@
-"""Augmentation pipelines of the three self-supervised methods, with torchvision.transforms.v2.
+"""Augmentations of the self-supervised methods: one implementation, on whole batches.
 
-- SimCLR: random resized crop, flip, colour jitter (p = 0.8), grayscale (p = 0.2), blur; two
-  independent draws t, t' give the two views of an image.
-- DINO multi-crop: 2 global crops (large scale, full resolution) + N local crops (small scale,
-  low resolution); the teacher sees only the global ones, the student sees all.
-- MAE: random resized crop + flip only; masking 75% of the patches is the hard part of the task.
+    SimCLR  TwoViews:    t, t′ ~ T = random resized crop + flip → colour distortion (→ blur)
+    DINO    MultiCrop:   2 global crops (blurred; the second sometimes solarized) + N local crops
+    MAE     mae_transform: random resized crop + flip only (masking is the hard part of the task)
+    CLIP    random_shift: a few pixels of translation only (captions name left, right, above)
 
-Images are float tensors (3, H, W) in [0, 1]. Every pipeline also takes an optional boolean mask
-(H, W) (an object's or the foreground): wrapped as `tv_tensors.Mask`, it receives the same crop
-and flip as the image (nearest-neighbour resize) and no colour change, so that attention maps of
-a crop can still be scored against the ground truth. Randomness comes from torch's generator:
-seed it (the engine does, per sample) for reproducible views.
+Every step draws its own random parameters *per image* but computes the whole batch at once, on
+whatever device the images are on, so a GPU is not starved by per-image CPU work. Randomness comes
+from torch's global generator (the engine seeds it per step). Hand-written rather than taken from
+kornia.augmentation: each step is a few lines of the paper's recipe, which is the lesson, and
+`python benchmarks/augment_speed.py` measures both on this machine (see its docstring).
+
+Images are float (B, 3, H, W) in [0, 1], or one image (3, H, W). A step may also take boolean
+masks (an object's, or the foreground): it gets the same crop and flip
+(nearest neighbour) and no colour change, so attention maps of a crop can still be scored.
 """
 
+import math
+
 import torch
-from torchvision import tv_tensors
-from torchvision.transforms import v2
+import torch.nn.functional as F
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights, as torchvision's grayscale
+RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
-def _blur(size, p):
-    """Gaussian blur with a kernel of about 10% of the image side (odd), sigma in [0.1, 2]."""
-    kernel = max(3, int(0.1 * size) // 2 * 2 + 1)
-    return v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=p)
+# -- the operations, per sample on a batch ------------------------------------------------------
+def crop_boxes(B, scale, ratio=(3 / 4, 4 / 3), flip=True, device="cpu"):
+    """Random boxes as affine maps: theta (B, 2, 3) from output to input coordinates in [-1, 1].
+
+    A box keeps a fraction `scale` of the area with aspect ∈ `ratio`, lies inside the image, and is
+    mirrored half the time: x_in = ±w·x_out + cx, y_in = h·y_out + cy (w, h: fractions of the side).
+    """
+    area = torch.empty(B, device=device).uniform_(*scale)  # (B,) fraction of the image kept
+    log_r = torch.empty(B, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1]))
+    w = (area * log_r.exp()).sqrt().clamp(max=1.0)  # (B,) box width / image width
+    h = (area / log_r.exp()).sqrt().clamp(max=1.0)
+    cx = (torch.rand(B, device=device) * 2 - 1) * (1 - w)  # box centre, inside the image
+    cy = (torch.rand(B, device=device) * 2 - 1) * (1 - h)
+    sign = torch.ones(B, device=device)
+    if flip:
+        sign = torch.where(torch.rand(B, device=device) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(B, 2, 3, device=device)
+    theta[:, 0, 0], theta[:, 0, 2] = w * sign, cx
+    theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    return theta
 
 
-def _color(strength, jitter_p=0.8, gray_p=0.2):
-    """SimCLR's colour distortion: jitter of `strength` with probability 0.8, then grayscale."""
-    s = strength
-    jitter = v2.ColorJitter(brightness=0.8 * s, contrast=0.8 * s, saturation=0.8 * s, hue=0.2 * s)
-    return [v2.RandomApply([jitter], p=jitter_p), v2.RandomGrayscale(p=gray_p)]
+def warp(x, theta, size, mode="bilinear"):
+    """Sample x (B, C, H, W) on the boxes `theta` (B, 2, 3) → (B, C, size, size)."""
+    grid = F.affine_grid(theta, (x.shape[0], x.shape[1], size, size), align_corners=False)  # (B, s, s, 2)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
+
+
+def resized_crop(x, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True, mode="bilinear"):
+    """Per image: a random box of `scale` of the area, resized to size², flipped half the time."""
+    return warp(x, crop_boxes(x.shape[0], scale, ratio, flip, x.device), size, mode)
+
+
+def resize(x, size):
+    """(B, C, H, W) → (B, C, size, size); a no-op when the size already matches."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+
+def grayscale(x):
+    """(B, 3, H, W) → (B, 1, H, W) luma."""
+    return LUMA[0] * x[:, 0:1] + LUMA[1] * x[:, 1:2] + LUMA[2] * x[:, 2:3]
+
+
+def hue_shift(x, angle):
+    """Rotate the chroma of RGB (B, 3, H, W) by `angle` (B, 1, 1, 1) radians, in YIQ space."""
+    to_yiq = torch.tensor(RGB_TO_YIQ, device=x.device, dtype=x.dtype)
+    yiq = torch.einsum("ij,bjhw->bihw", to_yiq, x)  # (B, 3, H, W): luma Y, chroma (I, Q)
+    cos, sin = angle.cos()[:, 0], angle.sin()[:, 0]  # (B, 1, 1)
+    i, q = yiq[:, 1] * cos - yiq[:, 2] * sin, yiq[:, 1] * sin + yiq[:, 2] * cos  # (B, H, W) each
+    rotated = torch.stack([yiq[:, 0], i, q], dim=1)  # (B, 3, H, W)
+    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(to_yiq), rotated).clamp(0, 1)
+
+
+def color_distortion(x, strength=0.5, p_jitter=0.8, p_gray=0.2, hue=None):
+    """SimCLR's colour distortion, per image: brightness, contrast, saturation, hue, then grayscale.
+
+    Factors are uniform in [1 − 0.8s, 1 + 0.8s] (hue: a shift of up to ±0.2s of the colour wheel),
+    as torchvision's ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) applied with probability `p_jitter`; the
+    paper uses s = 1 on ImageNet and 0.5 on CIFAR-10. `hue` overrides the hue range (0.5 = the
+    whole wheel, 0 = none).
+    """
+    B = x.shape[0]
+
+    def factor(spread):  # (B, 1, 1, 1) uniform in [1 − spread, 1 + spread]
+        return 1 + spread * (torch.rand(B, 1, 1, 1, device=x.device) * 2 - 1)
+
+    jittered = (x * factor(0.8 * strength)).clamp(0, 1)  # brightness
+    mean = grayscale(jittered).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
+    jittered = ((jittered - mean) * factor(0.8 * strength) + mean).clamp(0, 1)  # contrast
+    gray = grayscale(jittered)
+    jittered = ((jittered - gray) * factor(0.8 * strength) + gray).clamp(0, 1)  # saturation
+    hue = 0.2 * strength if hue is None else hue
+    jittered = hue_shift(jittered, (factor(hue) - 1) * 2 * math.pi)  # hue 0: the identity
+    x = torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_jitter, jittered, x)
+    return torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_gray, grayscale(x).expand_as(x), x)
+
+
+def gaussian_blur(x, p, sigma=(0.1, 2.0)):
+    """Blur with probability p and a per-image sigma; kernel ≈ 10% of the side (odd)."""
+    B, C, H, W = x.shape
+    k = max(3, int(0.1 * H) // 2 * 2 + 1)
+    s = torch.empty(B, device=x.device).uniform_(*sigma)  # (B,)
+    r = torch.arange(k, device=x.device) - k // 2
+    kernel = torch.exp(-(r[None] ** 2) / (2 * s[:, None] ** 2))  # (B, k)
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(C, 0)  # (B·C, k)
+    y = x.reshape(1, B * C, H, W)  # every channel of every image side by side: one grouped conv
+    y = F.pad(y, (k // 2,) * 4, mode="reflect")
+    y = F.conv2d(y, kernel[:, None, :, None], groups=B * C)  # vertical pass
+    y = F.conv2d(y, kernel[:, None, None, :], groups=B * C)  # horizontal pass
+    blur = torch.rand(B, 1, 1, 1, device=x.device) < p
+    return torch.where(blur, y.reshape(B, C, H, W), x)
+
+
+def solarize(x, p, threshold=0.5):
+    """With probability p per image, invert the pixels at or above `threshold`."""
+    hit = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+    return torch.where(hit & (x >= threshold), 1.0 - x, x)
+
+
+
+def shift(x, offsets, max_shift):
+    """Translate each image of x (B, C, H, W), repeating the edge pixels. `offsets` (2, B): row and
+    column of each image's window in x padded by `max_shift`, in [0, 2·max_shift] (max_shift: no move)."""
+    B, C, H, W = x.shape
+    p, (dy, dx) = max_shift, offsets.to(x.device)  # dy, dx: (B,)
+    padded = F.pad(x, (p, p, p, p), mode="replicate")  # (B, C, H + 2p, W + 2p)
+    rows = (dy[:, None] + torch.arange(H, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (dx[:, None] + torch.arange(W, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+    b = torch.arange(B, device=x.device)[:, None, None, None]  # (B, 1, 1, 1)
+    c = torch.arange(C, device=x.device)[None, :, None, None]  # (1, C, 1, 1)
+    return padded[b, c, rows, cols]  # (B, C, H, W)
+
+
+def random_shift(x, max_shift):
+    """Shift each image of (B, C, H, W) by up to `max_shift` px in x and y, repeating the edges.
+    CLIP on ShapesWorld uses it alone: no flips or turns, the captions say "left of" and "above"."""
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, x.shape[0]), device=x.device)  # (2, B)
+    return shift(x, offsets, max_shift)
+
+
+# -- steps: the operations as objects that carry a mask along -----------------------------------
+class RandomResizedCrop:
+    """A geometric step: the same box for the image and its mask (nearest neighbour)."""
+
+    def __init__(self, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True, mode="bilinear"):
+        self.size, self.scale, self.ratio, self.flip, self.mode = size, scale, ratio, flip, mode
+
+    def __call__(self, x, mask=None):
+        size = self.size or x.shape[-1]  # size None: keep the input's size
+        theta = crop_boxes(x.shape[0], self.scale, self.ratio, self.flip, x.device)  # (B, 2, 3)
+        out = warp(x, theta, size, self.mode)
+        if self.mode == "bicubic":  # bicubic can overshoot [0, 1]: keep the pixels images
+            out = out.clamp(0, 1)
+        return out, _masks(mask, lambda m: warp(m, theta, size, "nearest"))
+
+
+class CenterView:
+    """Deterministic evaluation view: resize the short side to `size`, centre-crop a square."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def __call__(self, x, mask=None):
+        H, W = x.shape[-2:]
+        scale = self.size / min(H, W)
+        h, w = max(self.size, round(H * scale)), max(self.size, round(W * scale))
+        top, left = (h - self.size) // 2, (w - self.size) // 2
+        box = (slice(None), slice(None), slice(top, top + self.size), slice(left, left + self.size))
+        out = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)[box]
+        return out, _masks(mask, lambda m: F.interpolate(m, size=(h, w), mode="nearest")[box])
+
+
+def _masks(mask, geometry):
+    """Apply an image step's geometry to bool masks (B, H, W) or (B, K, H, W); None stays None."""
+    if mask is None:
+        return None
+    m = mask.float() if mask.dim() == 4 else mask.float()[:, None]  # (B, K, H, W)
+    out = geometry(m) > 0.5  # (B, K, h, w)
+    return out if mask.dim() == 4 else out[:, 0]
+
+
+class Pixelwise:
+    """A photometric step (colour, blur, solarize): changes the image, leaves the mask alone."""
+
+    def __init__(self, fn, **options):
+        self.fn, self.options = fn, options
+
+    def __call__(self, x, mask=None):
+        return self.fn(x, **self.options), mask
+
+
+class Compose:
+    """Steps in order: `Compose([crop, colour])(x, mask)` → (x, mask)."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, x, mask=None):
+        for t in self.transforms:
+            x, mask = t(x, mask)
+        return x, mask
 
 
 def apply(transform, image, mask=None):
-    """Run a v2 transform on an image, and on a mask with the same geometry if one is given.
+    """Run a transform on one image (3, H, W) or a batch (B, 3, H, W), with an optional mask.
 
-    Args:
-        image: (3, H, W) float in [0, 1].
-        mask: None or (H, W) bool.
-    Returns:
-        the transformed image (3, h, w) as a plain tensor, or (image, mask (h, w) bool).
+    The mask is (H, W) or (K, H, W) for one image (K masks drawn with the same crop), (B, H, W)
+    or (B, K, H, W) for a batch. Returns the transformed image (as given: one or a batch), or
+    (image, mask) when a mask is given.
     """
-    if mask is None:
-        return transform(tv_tensors.Image(image)).as_subclass(torch.Tensor)
-    out, out_mask = transform(tv_tensors.Image(image), tv_tensors.Mask(mask.bool()))
-    return out.as_subclass(torch.Tensor), out_mask.as_subclass(torch.Tensor).bool()
+    single = image.dim() == 3
+    x = image[None] if single else image
+    m = None if mask is None else (mask[None] if single else mask).bool()
+    out, out_mask = transform(x, m)
+    if single:
+        out, out_mask = out[0], None if out_mask is None else out_mask[0]
+    return out if mask is None else (out, out_mask)
 
 
-def simclr_transform(size, min_scale=0.08, strength=0.5, blur_p=0.5, crop=True, color=True):
-    """One random SimCLR view t ~ T (the paper's Appendix A, strength 0.5 as for CIFAR).
+# -- the methods' pipelines -----------------------------------------------------------------------
+def simclr_transform(size, min_scale=0.2, strength=0.5, blur_p=0.0, crop=True, color=True, hue=None):
+    """One random SimCLR view t ~ T, scaled to small images (the paper's Appendix A).
 
-    `crop=False` / `color=False` drop one family of augmentations (Figure 5's ablation).
+    Random resized crop (area `min_scale`–100%, aspect 3/4–4/3) with a flip, then colour
+    distortion of strength 0.5 (as for CIFAR), then blur with probability `blur_p`.
+    `crop=False` / `color=False` drop one family of augmentations (the paper's Figure 5).
     """
-    steps = []
-    if crop:
-        steps += [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True),
-                  v2.RandomHorizontalFlip()]
-    else:
-        steps += [v2.Resize((size, size), antialias=True)]
+    steps = [RandomResizedCrop(size, (min_scale, 1.0))] if crop else [Pixelwise(resize, size=size)]
     if color:
-        steps += _color(strength)
+        steps.append(Pixelwise(color_distortion, strength=strength, hue=hue))
     if blur_p > 0:
-        steps += [_blur(size, blur_p)]
-    return v2.Compose(steps)
+        steps.append(Pixelwise(gaussian_blur, p=blur_p))
+    return Compose(steps)
 
 
 class TwoViews:
-    """t, t' ~ T: `TwoViews(size)(image)` → (view_a, view_b), each (3, size, size).
+    """t, t′ ~ T: `TwoViews(size)(images)` → (view_a, view_b), two independent draws per image.
 
-    With a mask, returns ((view_a, mask_a), (view_b, mask_b)).
+    Takes one image (3, H, W) or a batch (B, 3, H, W); with a mask, returns ((view_a, mask_a),
+    (view_b, mask_b)). Options are those of `simclr_transform`.
     """
 
-    def __init__(self, size, **options):
-        self.transform = simclr_transform(size, **options)
+    def __init__(self, size, crop=True, color=True, min_scale=0.2, strength=0.5, hue=None, blur_p=0.0):
+        self.transform = simclr_transform(size, min_scale, strength, blur_p, crop, color, hue)
 
-    def __call__(self, image, mask=None):
-        return apply(self.transform, image, mask), apply(self.transform, image, mask)
+    def __call__(self, images, mask=None):
+        return apply(self.transform, images, mask), apply(self.transform, images, mask)
 
 
 class MultiCrop:
-    """DINO's multi-crop: 2 global crops and `n_local` local crops of one image.
+    """DINO's multi-crop: 2 global crops and `n_local` local crops of every image.
 
     Args:
         global_size, local_size: output sides in pixels (DINO: 224 and 96 for 224-px images).
         n_local: number of local crops (DINO: 6 to 10).
         global_scale, local_scale: ranges of the crops' area as a fraction of the image (DINO:
             (0.4, 1) and (0.05, 0.4); the two ranges meet, so local crops are "smaller parts").
-    Call: `crops = multicrop(image)` → list of 2 + n_local tensors, global ones first; with a mask,
-    `crops, masks = multicrop(image, mask)`.
+    Call: `crops = multicrop(images)` → list of 2 + n_local tensors, global ones first; with a
+    mask, `crops, masks = multicrop(images, mask)`.
     """
 
     def __init__(self, global_size=64, local_size=32, n_local=6, global_scale=(0.4, 1.0),
                  local_scale=(0.05, 0.4), strength=0.5):
         self.n_local = n_local
-        flip_color = [v2.RandomHorizontalFlip(), *_color(strength)]
-
-        def crop(size, scale):
-            return v2.RandomResizedCrop(size, scale=scale, antialias=True)
-
+        color = Pixelwise(color_distortion, strength=strength)
         # as in DINO: the first global view is always blurred, the second rarely but may be solarized
-        self.global_1 = v2.Compose([crop(global_size, global_scale), *flip_color, _blur(global_size, 1.0)])
-        self.global_2 = v2.Compose([crop(global_size, global_scale), *flip_color, _blur(global_size, 0.1),
-                                    v2.RandomSolarize(threshold=0.5, p=0.2)])
-        self.local = v2.Compose([crop(local_size, local_scale), *flip_color, _blur(local_size, 0.5)])
+        self.global_1 = Compose([RandomResizedCrop(global_size, global_scale), color,
+                                 Pixelwise(gaussian_blur, p=1.0)])
+        self.global_2 = Compose([RandomResizedCrop(global_size, global_scale), color,
+                                 Pixelwise(gaussian_blur, p=0.1), Pixelwise(solarize, p=0.2)])
+        self.local = Compose([RandomResizedCrop(local_size, local_scale), color,
+                              Pixelwise(gaussian_blur, p=0.5)])
 
-    def __call__(self, image, mask=None):
+    def __call__(self, images, mask=None):
         transforms = [self.global_1, self.global_2] + [self.local] * self.n_local
-        views = [apply(t, image, mask) for t in transforms]
+        views = [apply(t, images, mask) for t in transforms]
         if mask is None:
             return views
         return [v for v, _ in views], [m for _, m in views]
@@ -113,15 +290,9 @@ class MultiCrop:
 
 def mae_transform(size, scale=(0.2, 1.0)):
     """MAE's pre-training augmentation: random resized crop (bicubic) and horizontal flip only."""
-    crop = v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC, antialias=True)
-    # bicubic can overshoot [0, 1]: clamp so that the pixel targets stay images
-    return v2.Compose([crop, v2.RandomHorizontalFlip(), v2.Lambda(_clamp01, tv_tensors.Image)])
-
-
-def _clamp01(image):
-    return image.clamp(0.0, 1.0)
+    return Compose([RandomResizedCrop(size, scale, mode="bicubic")])
 
 
 def eval_transform(size):
     """Deterministic evaluation view: resize the short side to `size`, then centre-crop a square."""
-    return v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size)])
+    return Compose([CenterView(size)])

@@ -14,8 +14,10 @@ small tint, smooth low-amplitude noise, fine grain and at most two faint strokes
 object covers at most 60% of the main one's area and lies under it, so the label (the shape of
 the largest object) is always decided by a clear margin.
 
-Drawing is vectorized numpy: each shape is a boolean test on a grid of pixel coordinates, so an
-image costs a few hundred microseconds (benchmarks/shapes_speed.py).
+This module samples the scenes (which objects, where, in which colours) and assembles the items;
+`course_lib.data.drawing` rasterises them (each shape a boolean test on a grid of pixel
+coordinates: a few hundred microseconds per image) and `course_lib.data.vocabulary` holds the
+colours, patterns, held-out compositions and captions.
 """
 
 import hashlib
@@ -25,89 +27,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-SPLITS = ("train", "val", "test", "held_out")
-
-
-# ---------------------------------------------------------------- shapes as pixel tests
-# Each test takes local coordinates (x, y), in units of half the object's size (the shape fills
-# the square [-1, 1]²; y points up), and returns a boolean mask.
-
-
-def _circle(x, y):
-    return x * x + y * y <= 1.0
-
-
-def _square(x, y):
-    return np.maximum(np.abs(x), np.abs(y)) <= 1.0
-
-
-def _triangle(x, y):
-    # apex at (0, 1), base from (-1, -0.9) to (1, -0.9)
-    return (y >= -0.9) & (np.abs(x) <= (1.0 - y) / 1.9)
-
-
-def _star(x, y, points=5, inner=0.5):
-    # Fold every angle into the half-sector [0, pi/points] between an outer tip P1 = (1, 0) and
-    # an inner corner P2; inside means on the origin's side of the edge P1 -> P2.
-    rho = np.sqrt(x * x + y * y)
-    half = np.pi / points
-    phi = np.mod(np.arctan2(x, y), 2 * half)  # angle from "up", within one sector
-    phi = np.minimum(phi, 2 * half - phi)  # mirror into [0, half]
-    dx, dy = inner * np.cos(half) - 1.0, inner * np.sin(half)  # P2 - P1
-    return dx * rho * np.sin(phi) - dy * (rho * np.cos(phi) - 1.0) >= 0
-
-
-def _cross(x, y, arm=1.0 / 3.0):
-    ax, ay = np.abs(x), np.abs(y)
-    return ((ax <= arm) & (ay <= 1.0)) | ((ay <= arm) & (ax <= 1.0))
-
-
-def _heart(x, y):
-    # (x² + y² - 1)³ - x² y³ <= 0 spans x in ±1.14 and y in [-1, 1.24]: rescale to [-1, 1]².
-    x, y = 1.14 * x, 1.14 * y + 0.118
-    x2, r = x * x, x * x + y * y - 1.0
-    return r * r * r - x2 * y * y * y <= 0  # products: much faster than ** on float arrays
-
-
-SHAPE_TESTS = {
-    "circle": _circle,
-    "square": _square,
-    "triangle": _triangle,
-    "star": _star,
-    "cross": _cross,
-    "heart": _heart,
-}
-
-# Fraction of its square [-1, 1]² that each shape covers (tested against the pixel tests): the
-# expected area of a shape of side S is FILL[shape] · S².
-FILL = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.475, "star": 0.367, "cross": 5 / 9, "heart": 0.70}
-
-COLOR_RGB = {
-    "red": (0.86, 0.12, 0.12),
-    "orange": (0.97, 0.53, 0.07),
-    "yellow": (0.97, 0.88, 0.16),
-    "lime": (0.62, 0.92, 0.22),
-    "green": (0.10, 0.55, 0.22),
-    "cyan": (0.16, 0.82, 0.88),
-    "blue": (0.16, 0.30, 0.92),
-    "navy": (0.07, 0.10, 0.45),
-    "purple": (0.53, 0.20, 0.76),
-    "pink": (0.98, 0.56, 0.76),
-    "brown": (0.50, 0.30, 0.12),
-    "white": (0.97, 0.97, 0.97),
-}
-
-PATTERNS = ("solid", "stripes", "dots", "checker", "gradient")
-
-# Colour x shape pairs the train split never shows (each colour and each shape still appears in
-# train with other partners): CLIP can be tested on compositions it never saw.
-HELD_OUT = (
-    ("purple", "circle"),
-    ("green", "square"),
-    ("blue", "triangle"),
-    ("red", "star"),
-    ("orange", "cross"),
-    ("yellow", "heart"),
+from course_lib.data.drawing import (
+    FILL,
+    SHAPE_TESTS,
+    blend_line,
+    interpolation_matrix,
+    local_frame,
+    pattern_colors,
+)
+from course_lib.data.vocabulary import (
+    COLOR_RGB,
+    HELD_OUT,
+    PATTERNS,
+    SPLITS,
+    allowed_colors,
+    caption,
+    relation,
+    vocabulary,
 )
 
 
@@ -142,17 +78,6 @@ def item_seed(seed, split, index):
     """A 64-bit seed from a hash of (seed, split, index): splits never share a random stream."""
     digest = hashlib.blake2b(f"shapesworld/{seed}/{split}/{index}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
-
-
-def _interpolation_matrix(n_out, n_in):
-    """(n_out, n_in) bilinear weights: M @ v upsamples a length-n_in signal to n_out samples."""
-    pos = (np.arange(n_out) + 0.5) * (n_in - 1) / n_out
-    lo = np.minimum(pos.astype(int), n_in - 2)
-    frac = pos - lo
-    m = np.zeros((n_out, n_in), np.float32)
-    m[np.arange(n_out), lo] = 1 - frac
-    m[np.arange(n_out), lo + 1] = frac
-    return m
 
 
 class ShapesWorld(Dataset):
@@ -193,8 +118,8 @@ class ShapesWorld(Dataset):
         self.scale = self.image_size / 64.0
         n = self.image_size
         self._grid = np.arange(n, dtype=np.float32) + 0.5  # pixel centres
-        self._upsample = _interpolation_matrix(n, 5)  # smooth noise: 5 x 5 control points
-        self._colors = self._allowed_colors()
+        self._upsample = interpolation_matrix(n, 5)  # smooth noise: 5 x 5 control points
+        self._colors = allowed_colors(split, self.SHAPES, self.COLORS)
         # "large" = more area than the median main object (area, not side: a star of side 40
         # covers less than a square of side 30), so that about half the main objects are "large"
         sides = np.linspace(*difficulty.size, 101) * self.scale
@@ -215,8 +140,7 @@ class ShapesWorld(Dataset):
     @classmethod
     def vocabulary(cls):
         """Every word a caption can use, sorted: a word-level tokenizer over this covers them all."""
-        words = {"a", "large", "small", "above", "below", "to", "the", "left", "right", "of", "and"}
-        return sorted(words | set(cls.SHAPES) | set(cls.COLORS))
+        return vocabulary(cls.SHAPES, cls.COLORS)
 
     @classmethod
     def is_held_out(cls, color, shape):
@@ -241,6 +165,9 @@ class ShapesWorld(Dataset):
             "objects": [it["objects"] for it in items],
         }
 
+    caption = staticmethod(caption)  # "a large red triangle above a small blue circle"
+    _relation = staticmethod(relation)  # "above", "below", "to the left of", "to the right of"
+
     def render(self, index):
         """Draw item `index`: returns image (3, H, W) float32 numpy and the objects (masks numpy)."""
         rng = np.random.default_rng(item_seed(self.seed, self.split, int(index)))
@@ -259,14 +186,6 @@ class ShapesWorld(Dataset):
         objects.sort(key=lambda o: -o["area"])  # largest visible object first
         return image, objects
 
-    def caption(self, objects):
-        """"a large red triangle above a small blue circle": objects by visible area, largest first."""
-        phrases = [f"a {o['size_word']} {o['color']} {o['shape']}" for o in objects]
-        if len(objects) == 1:
-            return phrases[0]
-        text = f"{phrases[0]} {self._relation(objects[0], objects[1])} {phrases[1]}"
-        return " and ".join([text] + phrases[2:])
-
     # ------------------------------------------------------------------ drawing
 
     def _background(self, rng):
@@ -282,19 +201,8 @@ class ShapesWorld(Dataset):
         """A faint straight line of random colour, about 1.5 px wide (at 64 px)."""
         n = self.image_size
         p0, p1 = rng.uniform(0, n, size=2), rng.uniform(0, n, size=2)
-        dist = self._segment_distance(p0, p1)  # (H, W)
-        line = dist <= 0.75 * self.scale
         color = np.asarray(COLOR_RGB[self.COLORS[rng.integers(len(self.COLORS))]], np.float32)
-        alpha = self.difficulty.stroke_alpha
-        image[:, line] = (1 - alpha) * image[:, line] + alpha * color[:, None]
-
-    def _segment_distance(self, p0, p1):
-        """Distance of every pixel centre to the segment p0 -> p1 (points as (x, y)): (H, W)."""
-        x, y = self._grid[None, :], self._grid[:, None]  # (1, W), (H, 1)
-        d = p1 - p0
-        t = ((x - p0[0]) * d[0] + (y - p0[1]) * d[1]) / max(float(d @ d), 1e-6)
-        t = np.clip(t, 0.0, 1.0)  # (H, W): position of the nearest point along the segment
-        return np.hypot(x - p0[0] - t * d[0], y - p0[1] - t * d[1])
+        blend_line(image, self._grid, p0, p1, 0.75 * self.scale, color, self.difficulty.stroke_alpha)
 
     def _place_objects(self, rng):
         """Sample the objects' attributes: one main object, then smaller ones (listed first, so drawn
@@ -342,58 +250,17 @@ class ShapesWorld(Dataset):
         colors = self._colors[shape]
         return shape, colors[rng.integers(len(colors))]
 
-    def _allowed_colors(self):
-        """Per shape, the colours this split may draw (train never draws a HELD_OUT pair)."""
-        allowed = {}
-        for shape in self.SHAPES:
-            held = [c for c in self.COLORS if (c, shape) in HELD_OUT]
-            if self.split == "train":
-                allowed[shape] = [c for c in self.COLORS if c not in held]
-            elif self.split == "held_out":
-                allowed[shape] = held
-            else:
-                allowed[shape] = list(self.COLORS)
-        return allowed
-
     def _draw_object(self, image, obj, rng):
         """Paint one object into `image` (in place) and store its full mask in obj["mask"]."""
-        n, half = self.image_size, obj["size"] / 2
-        cx, cy = obj["position"]
-        reach = 1.5 * half  # covers the corners of any rotated shape
-        r0, r1 = max(int(cy - reach), 0), min(int(cy + reach) + 1, n)
-        c0, c1 = max(int(cx - reach), 0), min(int(cx + reach) + 1, n)
-        dx = (self._grid[None, c0:c1] - cx) / half  # (1, w) in units of half the size
-        dy = (self._grid[r0:r1, None] - cy) / half  # (h, 1), pointing down
-        angle = np.deg2rad(obj["rotation"])
-        cos, sin = float(np.cos(angle)), float(np.sin(angle))
-        x = cos * dx + sin * dy  # (h, w): local coordinates, rotated with the object
-        y = sin * dx - cos * dy  # (h, w), pointing up
+        n = self.image_size
+        (rows, cols), x, y = local_frame(self._grid, obj["position"], obj["size"], obj["rotation"])
         inside = SHAPE_TESTS[obj["shape"]](x, y)  # (h, w) bool
-        paint = self._pattern_colors(obj, x, y, rng)  # (3, h, w)
-        np.copyto(image[:, r0:r1, c0:c1], paint, where=inside[None])  # paint inside the shape only
-        obj["mask"] = np.zeros((n, n), bool)
-        obj["mask"][r0:r1, c0:c1] = inside
-
-    def _pattern_colors(self, obj, x, y, rng):
-        """The object's colour field (3, h, w): its colour mixed with a shade by the pattern."""
         base = np.asarray(COLOR_RGB[obj["color"]], np.float32) + rng.normal(0, 0.03, 3).astype(np.float32)
-        luminance = base @ np.array([0.3, 0.59, 0.11], np.float32)
-        shade = base * 0.6 if luminance > 0.35 else base + 0.4 * (1 - base)  # darker, or lighter if dark
         freq = rng.uniform(1.5, 2.5)  # pattern periods per half-size
-        kind = obj["pattern"]
-        if kind == "solid":
-            m = np.zeros_like(x)
-        elif kind == "stripes":
-            m = (np.mod(x * freq, 1.0) < 0.5).astype(np.float32)
-        elif kind == "dots":
-            fx, fy = np.mod(x * freq, 1.0) - 0.5, np.mod(y * freq, 1.0) - 0.5
-            m = (fx * fx + fy * fy < 0.09).astype(np.float32)
-        elif kind == "checker":
-            m = np.mod(np.floor(x * freq) + np.floor(y * freq), 2).astype(np.float32)
-        else:  # gradient, along the object's own x axis
-            m = np.clip((x + 1) / 2, 0, 1).astype(np.float32)
-        m = m[None]  # (1, h, w)
-        return (1 - m) * base[:, None, None] + m * shade[:, None, None]  # (3, h, w)
+        paint = pattern_colors(base, obj["pattern"], x, y, freq)  # (3, h, w)
+        np.copyto(image[:, rows, cols], paint, where=inside[None])  # paint inside the shape only
+        obj["mask"] = np.zeros((n, n), bool)
+        obj["mask"][rows, cols] = inside
 
     # ------------------------------------------------------------------ items
 
@@ -406,17 +273,9 @@ class ShapesWorld(Dataset):
     def _label(self, objects):
         return self.SHAPES.index(objects[0]["shape"])  # objects are sorted by visible area
 
-    @staticmethod
-    def _relation(a, b):
-        """Where a is relative to b, from the image's point of view (y grows downwards)."""
-        dx, dy = a["position"][0] - b["position"][0], a["position"][1] - b["position"][1]
-        if abs(dy) >= abs(dx):
-            return "above" if dy < 0 else "below"
-        return "to the left of" if dx < 0 else "to the right of"
-
     def _to_item(self, image, objects):
         fg = self._foreground(objects)
-        label, caption = self._label(objects), self.caption(objects)
+        label, text = self._label(objects), self.caption(objects)
         for o in objects:
             o["mask"] = torch.from_numpy(o["mask"])
         return {
@@ -424,5 +283,5 @@ class ShapesWorld(Dataset):
             "foreground": torch.from_numpy(fg),
             "objects": objects,
             "label": label,
-            "caption": caption,
+            "caption": text,
         }

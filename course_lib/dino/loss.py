@@ -1,7 +1,8 @@
 """DINO's loss: centring (EMA centre, or DINOv2's Sinkhorn-Knopp) and sharpening of the teacher.
 
-The functional core, `course_lib.losses.dino_loss`, holds the formula; `DINOLoss` adds the running
-centre (a buffer, so checkpoints keep it) and the teacher-temperature warm-up.
+The functional core, `course_lib.losses.dino_loss`, holds the formula, and every centering goes
+through it; `DINOLoss` adds the running centre (a buffer, so checkpoints keep it), DINOv2's
+Sinkhorn-Knopp targets and the teacher-temperature warm-up.
 """
 
 from dataclasses import dataclass, replace
@@ -33,22 +34,6 @@ def sinkhorn_knopp(teacher_logits, temp, n_iters=3):
         Q /= Q.sum(dim=1, keepdim=True) * K  # each prototype: mass 1/K
         Q /= Q.sum(dim=0, keepdim=True) * B  # each sample: mass 1/B
     return (Q * B).T  # (B, K), each row a distribution
-
-
-def cross_entropy_pairs(targets, student_logits, student_temp=0.1):
-    """Mean of H(P_t, P_s) over every (teacher view t, student view s ≠ t) pair.
-
-    Args:
-        targets: (2, B, K) teacher probabilities of the two global views.
-        student_logits: (n_crops, B, K).
-    Returns:
-        scalar.
-    """
-    log_probs = F.log_softmax(student_logits / student_temp, dim=-1)  # (n_crops, B, K)
-    cross = -torch.einsum("tbk,sbk->tsb", targets, log_probs).mean(dim=-1)  # (2, n_crops)
-    same_view = torch.zeros_like(cross, dtype=torch.bool)
-    same_view[0, 0] = same_view[1, 1] = True
-    return cross[~same_view].mean()
 
 
 @dataclass
@@ -85,26 +70,31 @@ class DINOLoss(nn.Module):
             return c.teacher_temp
         return c.warmup_teacher_temp + (c.teacher_temp - c.warmup_teacher_temp) * epoch / c.warmup_epochs
 
+    def teacher_logits(self, teacher_out, epoch):
+        """What `dino_loss` takes for the teacher: (logits (2, B, K), centre, temperature).
+
+        EMA centering: the raw outputs, the running centre c, the (warmed-up) τ_t. Sinkhorn-Knopp
+        gives probabilities directly: as logits log P at τ = 1 with no centre, softmax returns P.
+        """
+        temp = self.teacher_temp(epoch)
+        t = teacher_out.detach().float()  # (2·B, K)
+        no_center = torch.zeros_like(self.center)  # (1, K)
+        if self.config.centering == "sinkhorn":
+            t, center, temp = sinkhorn_knopp(t, temp).log(), no_center, 1.0
+        else:
+            center = self.center if self.config.centering == "ema" else no_center
+        return t.view(2, -1, t.shape[-1]), center, temp  # (2, B, K), (1, K), float
+
     def targets(self, teacher_out, epoch):
         """Teacher outputs (2·B, K) → centred, sharpened probabilities (2, B, K)."""
-        temp = self.teacher_temp(epoch)
-        t = teacher_out.detach().float()
-        if self.config.centering == "sinkhorn":
-            probs = sinkhorn_knopp(t, temp)  # (2·B, K)
-        else:
-            center = self.center if self.config.centering == "ema" else 0.0
-            probs = F.softmax((t - center) / temp, dim=-1)
-        return probs.view(2, -1, probs.shape[-1])  # (2, B, K)
+        logits, center, temp = self.teacher_logits(teacher_out, epoch)
+        return F.softmax((logits - center) / temp, dim=-1)
 
     def forward(self, student_out, teacher_out, epoch=0):
         K = student_out.shape[-1]
         student = student_out.float().view(-1, teacher_out.shape[0] // 2, K)  # (n_crops, B, K)
-        if self.config.centering == "sinkhorn":
-            loss = cross_entropy_pairs(self.targets(teacher_out, epoch), student, self.config.student_temp)
-        else:
-            center = self.center if self.config.centering == "ema" else torch.zeros_like(self.center)
-            teacher = teacher_out.float().view(2, -1, K)  # (2, B, K)
-            loss = dino_loss(student, teacher, center, self.config.student_temp, self.teacher_temp(epoch))
+        teacher, center, temp = self.teacher_logits(teacher_out, epoch)
+        loss = dino_loss(student, teacher, center, self.config.student_temp, temp)
         self.update_center(teacher_out)
         return loss
 

@@ -42,6 +42,10 @@ class DINOHead(nn.Module):
         self.mlp = nn.Sequential(*layers)
         self.last_layer = weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
         self.init_weights(norm_last_layer)
+        self.last_layer_frozen = False  # set by `freeze_last_layer`
+        for p in self.last_layer.parameters():
+            if p.requires_grad:  # g too, unless norm_last_layer fixes it
+                p.register_hook(self._zero_if_frozen)
         self._register_state_dict_hook(_save_old_weight_norm_names)
         self.register_load_state_dict_pre_hook(_load_old_weight_norm_names)
 
@@ -60,6 +64,9 @@ class DINOHead(nn.Module):
         x = F.normalize(x, dim=-1, p=2)  # on the unit sphere
         return self.last_layer(x)  # (B, out_dim)
 
+    def _zero_if_frozen(self, grad):
+        return grad * 0 if self.last_layer_frozen else grad
+
 
 def _save_old_weight_norm_names(module, state_dict, prefix, local_metadata):
     """state_dict() hook: write the official `weight_g`/`weight_v` names."""
@@ -77,10 +84,13 @@ def _load_old_weight_norm_names(module, state_dict, prefix, *args):
 
 
 def freeze_last_layer(head, epoch, freeze_epochs):
-    """DINO drops the last layer's gradient during the first epochs (it stabilizes the start)."""
-    if epoch < freeze_epochs:
-        for p in head.last_layer.parameters():
-            p.grad = None
+    """DINO keeps the head's last layer fixed during the first epochs (it stabilizes the start).
+
+    Call it before the backward pass: while epoch < freeze_epochs, a gradient hook of `DINOHead`
+    turns the layer's gradients into zeros. Zeros rather than no gradient, so that it works in any
+    training loop and under DDP, which expects a gradient for every parameter.
+    """
+    head.last_layer_frozen = epoch < freeze_epochs
 
 
 class MultiCropWrapper(nn.Module):

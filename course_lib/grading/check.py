@@ -26,5 +26,6 @@ def check(name, root=None, verbose=True):
             print(f"{mark} {rec['name']}{reason}")
     passed = sum(r["outcome"] == "passed" for r in records)
     if verbose:
-        print(f"{passed}/{len(records)} tests pass for {name!r}." + (" Well done!" if passed == len(records) else ""))
+        cheer = " Well done!" if passed == len(records) else ""
+        print(f"{passed}/{len(records)} tests pass for {name!r}.{cheer}")
     return passed == len(records)

@@ -66,7 +66,8 @@ def pytest_collection_modifyitems(items):
         if marker is not None:
             name = marker.args[0] if marker.args else marker.kwargs["name"]
             _records.setdefault(item.nodeid, dict(
-                nodeid=item.nodeid, name=item.name, exercise=name, points=float(marker.kwargs.get("points", 1)),
+                nodeid=item.nodeid, name=item.name, exercise=name,
+                points=float(marker.kwargs.get("points", 1)),
                 hidden="/hidden/" in item.nodeid, outcome="not run", message="the test did not run.",
             ))
 

@@ -37,7 +37,8 @@ def enclosing_function(tree, lineno):
     """Name of the innermost function whose body contains line `lineno`."""
     best = None
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= lineno <= node.end_lineno:
+        is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        if is_function and node.lineno <= lineno <= node.end_lineno:
             if best is None or node.lineno > best.lineno:
                 best = node
     return best.name if best else None
@@ -58,7 +59,8 @@ def strip_solutions(source, path=""):
         if marker == BEGIN:
             name = enclosing_function(tree, number)
             if name not in by_function:
-                raise ValueError(f"{path}:{number}: solution region in {name!r}, which is not a registered exercise.")
+                raise ValueError(f"{path}:{number}: solution region in {name!r}, "
+                                 "which is not a registered exercise.")
             indent = line[: len(line) - len(line.lstrip())]
             out.append(f"{indent}raise NotImplementedError({stub_message(by_function[name])!r})\n")
             found.append(by_function[name].name)

@@ -10,13 +10,13 @@ A method module registers its recipes with a decorator, in its own file:
     from course_lib.train import Recipe, TrainConfig, register_recipe
 
     @dataclass
-    class DINOConfig(TrainConfig):        # every field becomes a CLI option: --teacher-temp 0.04
+    class DINOTrainConfig(TrainConfig):   # every field becomes a CLI option: --teacher-temp 0.04
         teacher_temp: float = 0.04
         out_dim: int = 4096
 
     @register_recipe("dino")
     class DINORecipe(Recipe):
-        Config = DINOConfig
+        Config = DINOTrainConfig
 
         def build_model(self, cfg):        # the nn.Module that is trained (may hold a teacher too)
             ...

@@ -76,7 +76,7 @@ def retrain_bundled(extra):
         print(f"retraining {name}: {' '.join(words)}", file=sys.stderr)
         summary = _run(words[3:] + ["--out", f"runs/bundled/{name}", "--resume"] + extra)
         if "--stop-after" in words and summary is not None:  # an intermediate step was bundled
-            from course_lib.train.engine import bundle_checkpoint
+            from course_lib.train.bundle import bundle_checkpoint
             from course_lib.train.state import latest_checkpoint
 
             bundle_checkpoint(latest_checkpoint(summary["run_dir"]), name, card(name).get("note"))
@@ -106,7 +106,7 @@ def main(argv=None):
         if argv[0] == "--bundle-checkpoint":
             if len(argv) != 3:
                 raise TrainError("Usage: python -m course_lib.train --bundle-checkpoint CHECKPOINT_DIR NAME.")
-            from course_lib.train.engine import bundle_checkpoint
+            from course_lib.train.bundle import bundle_checkpoint
 
             print(f"bundled {bundle_checkpoint(argv[1], argv[2])['name']}")
             return 0

@@ -7,16 +7,16 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch.utils.data import default_collate
 
-# Method modules that register recipes, imported lazily (in this order) by `get_recipe`.
+# The recipe modules, one per method, imported lazily (in this order) by `get_recipe`: each
+# registers its recipes with `@register_recipe` when imported. Importing a model module registers
+# nothing; the recipes live here, in course_lib/train/recipes/.
 RECIPE_MODULES = [
-    "course_lib.train.supervised",
-    "course_lib.simclr",
-    "course_lib.dino",
-    "course_lib.mae",
-    "course_lib.clip",
-    "course_lib.clip_recipe",
-    "course_lib.audio",
-    "course_lib.swin",
+    "course_lib.train.recipes.supervised",
+    "course_lib.train.recipes.simclr",
+    "course_lib.train.recipes.dino",
+    "course_lib.train.recipes.mae",
+    "course_lib.train.recipes.clip",
+    "course_lib.train.recipes.ast",
 ]
 
 RECIPES = {}

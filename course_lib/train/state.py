@@ -13,11 +13,15 @@ import json
 import os
 import shutil
 import tempfile
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
 from course_lib.checkpoints import CheckpointError, load_state_dict_strict, sha256_file
+from course_lib.train.distributed import barrier
+from course_lib.train.recipe import RUN_ONLY_OPTIONS, TrainError
 
 
 def checkpoint_root(run_dir):
@@ -126,3 +130,56 @@ def load_run_checkpoint(path, model, optimizer):
     load_state_dict_strict(model, weights)
     optimizer.load_state_dict(unflatten_optimizer(optimizer_tensors, state["optimizer"]))
     return state
+
+
+# -- resuming: the same recipe, the same options -------------------------------------------
+def check_resumable(state, recipe_name, cfg, path):
+    """One sentence if checkpoint `path` was made by another recipe or another config."""
+    if state.get("recipe") != recipe_name:
+        raise TrainError(
+            f"The checkpoint {path} belongs to recipe {state.get('recipe')!r}, not {recipe_name!r}: "
+            "pass another --out, or the matching recipe."
+        )
+    saved = state.get("config", {})
+    for key, value in asdict(cfg).items():
+        if key not in RUN_ONLY_OPTIONS and key in saved and saved[key] != value:
+            raise TrainError(
+                f"The checkpoint {path} was trained with --{key.replace('_', '-')} {saved[key]}, not "
+                f"{value}: resume with the same options, or start a new run with another --out."
+            )
+
+
+class Clock:
+    """Wall-clock and CPU seconds of a run, continued across resumptions."""
+
+    def __init__(self, seconds=0.0, cpu_seconds=0.0):
+        self.before, self.cpu_before = seconds, cpu_seconds
+        self.started, self.cpu_started = time.time(), time.process_time()
+
+    def read(self):
+        return (self.before + time.time() - self.started,
+                self.cpu_before + time.process_time() - self.cpu_started)
+
+
+def resume_or_refuse(recipe, cfg, env, run_dir, model, optimizer):
+    """(step, clock, metrics) of the latest checkpoint with --resume; a fresh run otherwise.
+
+    A fresh run never overwrites checkpoints of an earlier one; a resumed run must have the
+    same recipe and the same options (those that change the result).
+    """
+    if env.rank == 0:
+        remove_partial(run_dir)
+    barrier(env)
+    last = latest_checkpoint(run_dir)
+    if last is None:
+        return 0, Clock(), {}
+    if not cfg.resume:
+        raise TrainError(
+            f"{run_dir} already holds checkpoints: pass --resume to continue that run, "
+            "or --out to start a new one elsewhere."
+        )
+    state = read_state(last)
+    check_resumable(state, recipe.name, cfg, last)
+    load_run_checkpoint(last, model, optimizer)
+    clock = Clock(state["seconds"], state.get("cpu_seconds", 0.0))
+    return state["step"], clock, state.get("metrics", {})  # a finished run resumed keeps its metrics

@@ -6,7 +6,9 @@ matplotlib is imported inside the functions, so importing this module is cheap.
 
 import torch
 
-from course_lib.audio import ASTConfig, SpectrogramConfig, estimate_f0, frame_energy_db, power_to_db, stft
+from course_lib.audio import ASTConfig
+from course_lib.data.pitch import estimate_f0, f0_track
+from course_lib.data.spectrogram import SpectrogramConfig, frame_energy_db, power_to_db, stft
 
 
 def _axes(ax, figsize=(7, 2.6)):
@@ -172,8 +174,6 @@ def plot_pipeline(wave, log_mel, sample_rate=16000, ast_cfg: ASTConfig | None = 
 def plot_pitch_track(wave, sample_rate=16000, title=""):
     """Speech: the spectrogram up to 2 kHz with the f0 track drawn on it, and the energy per frame."""
     import matplotlib.pyplot as plt
-
-    from course_lib.audio import f0_track
 
     wave = torch.as_tensor(wave).float()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 2.8), layout="constrained")

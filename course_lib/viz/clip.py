@@ -8,10 +8,7 @@ Plotting libraries are imported inside the functions, so importing this module i
 import torch
 import torch.nn.functional as F
 
-
-def _hwc(image):
-    """(3, H, W) tensor in [0, 1] → (H, W, 3) numpy."""
-    return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+from course_lib.viz.data import to_numpy_image
 
 
 def ranked_bars(labels, probs, target=None, top=10, title=""):
@@ -52,7 +49,7 @@ def similarity_heatmap(similarity, images, texts, title="Cosine similarity: imag
     thumbs = grid[0].subgridspec(N, 1, hspace=0.05)
     for i in range(N):
         ax = fig.add_subplot(thumbs[i])
-        ax.imshow(_hwc(images[i]))
+        ax.imshow(to_numpy_image(images[i]))
         ax.axis("off")
     ax = fig.add_subplot(grid[1])
     ax.imshow(sim.numpy(), cmap="viridis", aspect="auto")
@@ -76,7 +73,7 @@ def gallery(images, titles=None, cols=5, size=1.6):
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < n:
-            ax.imshow(_hwc(images[k]), interpolation="nearest")
+            ax.imshow(to_numpy_image(images[k]), interpolation="nearest")
             if titles:
                 ax.set_title(titles[k], fontsize=8)
     fig.tight_layout()
@@ -113,4 +110,4 @@ def overlay(image, grid, alpha=0.55, cmap="inferno"):
     heat = upsample_grid(grid.cpu(), H)
     heat = (heat - heat.min()) / (heat.max() - heat.min()).clamp_min(1e-8)  # (H, H) in [0, 1]
     colored = colormaps[cmap](heat.numpy())[..., :3]  # (H, H, 3)
-    return (1 - alpha) * _hwc(image) + alpha * colored
+    return (1 - alpha) * to_numpy_image(image) + alpha * colored

@@ -7,6 +7,8 @@ slide. Plotting libraries are imported inside the functions, so importing this m
 import torch
 import torch.nn.functional as F
 
+from course_lib.viz.data import to_numpy_image
+
 
 # -- the embedding space -------------------------------------------------------------------------
 def pca_2d(h):
@@ -62,7 +64,7 @@ def image_row(images, titles=None, size=1.6):
     n = len(images)
     fig, axes = plt.subplots(1, n, figsize=(size * n, size * 1.15), squeeze=False)
     for i, ax in enumerate(axes[0]):
-        ax.imshow(images[i].detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy())  # (H, W, 3)
+        ax.imshow(to_numpy_image(images[i]))  # (H, W, 3)
         ax.set_axis_off()
         if titles:
             ax.set_title(titles[i], fontsize=8)
@@ -175,3 +177,24 @@ def sweep_figure(rows, x, title, metrics=("knn_top1", "linear_top1"), baselines=
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
+
+
+def experiment_figure(result, baselines=None):
+    """The figure of one recorded experiment (a data/results/contrastive_NAME.json, loaded).
+
+    Accuracy of each arm on the val split (shape k-NN and linear probe, and the colour k-NN when
+    every arm has it), beside the linear probes of the rows of `baselines` (the loaded
+    contrastive_baselines.json: random init and supervised training of the same encoder).
+    """
+    base = baselines or {"rows": [], "common": {}}
+    epochs = f", {base['common']['epochs']:g} epochs" if base["common"] else ""
+    lines = {f"{r['arm']} (linear{epochs if r['arm'] != 'random init' else ''})": r["linear_top1"]
+             for r in base["rows"]}
+    numeric = result["varied"] in ("temperature", "batch_size", "color_strength")
+    common = result["common"]
+    title = f"{result['experiment']}: {common['epochs']:g} epochs of {common['train_size']} images"
+    metrics = ("knn_top1", "linear_top1")
+    if all("color_knn_top1" in r for r in result["rows"]):
+        metrics += ("color_knn_top1",)  # the diagnostic: how much colour (not the label) h keeps
+    return sweep_figure(result["rows"], "arm", title, metrics=metrics, baselines=lines, log_x=numeric,
+                        chance=1 / 6)

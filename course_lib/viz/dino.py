@@ -7,10 +7,7 @@ drawn as blocks, one per patch, over the image.
 
 import numpy as np
 
-
-def to_rgb_array(image):
-    """(3, H, W) tensor in [0, 1] → (H, W, 3) float numpy array."""
-    return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+from course_lib.viz.data import to_numpy_image as to_rgb_array  # (3, H, W) → (H, W, 3)
 
 
 def upsample_map(attn, size):
@@ -138,7 +135,7 @@ def collapse_figure(runs):
     """Teacher entropy and teacher–student KL during the collapse runs.
 
     Args:
-        runs: {label: history} with history as returned by `course_lib.dino.collapse_run`.
+        runs: {label: history}, each as returned by `course_lib.experiments.dino_collapse.collapse_run`.
     """
     from matplotlib.figure import Figure
 

@@ -1,11 +1,14 @@
 """MAE figures: the four panels of the demo, reconstructions at several ratios, experiment plots,
 and the patch picker of the app.
 
-Every function takes the results of `course_lib.mae` (a `Reconstruction`, or the JSON records
-in `data/results/mae_*.json`) and returns a figure; nothing here trains or runs a model.
+Every function takes results (a `course_lib.evaluate.reconstruction.Reconstruction`, or the JSON
+records in `data/results/mae_*.json`, written by `python -m course_lib.experiments mae`) and
+returns a figure; nothing here trains or runs a model.
 """
 
 import numpy as np
+
+from course_lib.viz.data import to_numpy_image as to_float_image
 
 PANELS = (
     ("original", "original"),
@@ -16,9 +19,8 @@ PANELS = (
 
 
 def to_numpy_image(image):
-    """(3, H, W) tensor in [0, 1] → (H, W, 3) uint8 array (for st.image and imshow)."""
-    array = image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()  # (H, W, 3)
-    return (array * 255).round().astype(np.uint8)
+    """(3, H, W) tensor in [0, 1] → (H, W, 3) uint8 array (for st.image, imshow and plotly's Image)."""
+    return (to_float_image(image) * 255).round().astype(np.uint8)
 
 
 def panel_images(rec, index=0):

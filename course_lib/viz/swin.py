@@ -11,7 +11,9 @@ import math
 import numpy as np
 import torch
 
-from course_lib.swin import omega_msa, omega_wmsa, relative_position_index, shift_regions, shifted_window_mask
+from course_lib.complexity import omega_msa, omega_wmsa
+from course_lib.swin import relative_position_index, shift_regions, shifted_window_mask
+from course_lib.viz.data import to_numpy_image
 
 
 def _axes(ax, figsize=(4.5, 4.5)):
@@ -20,11 +22,6 @@ def _axes(ax, figsize=(4.5, 4.5)):
     if ax is not None:
         return ax.figure, ax
     return plt.subplots(figsize=figsize)
-
-
-def _image(image):
-    """(3, H, W) tensor in [0, 1] → (H, W, 3) float array."""
-    return image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
 
 
 def plot_windows(image, patch_size=4, window_size=7, shift=0, ax=None, title=None):
@@ -36,7 +33,7 @@ def plot_windows(image, patch_size=4, window_size=7, shift=0, ax=None, title=Non
     fig, ax = _axes(ax)
     H, W = image.shape[-2:]
     step = window_size * patch_size  # pixels per window
-    ax.imshow(_image(image), extent=(0, W, H, 0))
+    ax.imshow(to_numpy_image(image), extent=(0, W, H, 0))
     for v in range(0, max(H, W) + 1, step):
         ax.axhline(v, color="white", lw=2)
         ax.axvline(v, color="white", lw=2)
@@ -164,7 +161,7 @@ def plot_nonlocal_attention(image, attn, query, ax=None):
     side = math.isqrt(attn.shape[-1])
     H, W = image.shape[-2:]
     heat = attn[query].detach().view(side, side).cpu().numpy()
-    ax.imshow(_image(image), extent=(0, W, H, 0))
+    ax.imshow(to_numpy_image(image), extent=(0, W, H, 0))
     ax.imshow(heat, cmap="inferno", alpha=0.6, extent=(0, W, H, 0), interpolation="nearest")
     qy, qx = divmod(query, math.isqrt(attn.shape[0]))
     cell = W / math.isqrt(attn.shape[0])

@@ -1,33 +1,10 @@
 """Figures of training runs: loss and evaluation curves, and the ViT-versus-CNN data-size plot."""
 
-import json
-from pathlib import Path
-
 from matplotlib.figure import Figure
 
+from course_lib.train.metrics import plot_metrics, read_metrics
 
-def read_metrics(path):
-    """The rows of a run's metrics.jsonl, as a list of dicts."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-
-
-def plot_metrics(rows, title=""):
-    """Training loss (left) and every evaluation metric (right) against the step: a Figure."""
-    train = [r for r in rows if "loss" in r and r.get("split") is None]
-    evals = [r for r in rows if r.get("split") is not None]
-    fig = Figure(figsize=(9, 3.2), layout="constrained")
-    ax_loss, ax_eval = fig.subplots(1, 2)
-    ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], lw=1)
-    ax_loss.set(xlabel="step", ylabel="training loss", title=title)
-    names = sorted({k for r in evals for k in r} - {"step", "epoch", "split"})
-    for name in names:  # evaluation losses beside the training loss, other metrics on the right
-        points = [(r["step"], r[name]) for r in evals if name in r]
-        (ax_loss if "loss" in name else ax_eval).plot(*zip(*points), marker="o", ms=3, label=name)
-    ax_eval.set(xlabel="step", title="evaluation")
-    for ax in (ax_loss, ax_eval):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    return fig
+__all__ = ["plot_metrics", "plot_vit_vs_cnn", "read_metrics"]
 
 
 def plot_vit_vs_cnn(results):

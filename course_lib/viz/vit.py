@@ -5,6 +5,7 @@ import torch
 
 from course_lib.complexity import attention_matrix_bytes, format_bytes, tokens_for_image
 from course_lib.patches import patchify
+from course_lib.viz.data import to_numpy_image
 
 GPU_MEMORY_GIB = {"laptop GPU 8 GiB": 8, "RTX 4090 24 GiB": 24, "A100/H100 80 GiB": 80}
 
@@ -51,7 +52,7 @@ def patch_grid_figure(image, patch_size, ax=None, numbers=True):
     C, H, W = image.shape
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy())
+    ax.imshow(to_numpy_image(image))
     for x in range(0, W + 1, patch_size):
         ax.axvline(x - 0.5, color="white", lw=0.8)
     for y in range(0, H + 1, patch_size):

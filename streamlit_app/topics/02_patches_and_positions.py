@@ -24,7 +24,8 @@ if image is not None:
         plt.close(fig)
     with right:
         grid = SIZE // patch
-        st.markdown(f"**{grid}×{grid} = {grid * grid} tokens** of {patch}·{patch}·3 = {patch * patch * 3} numbers each.")
+        st.markdown(f"**{grid}×{grid} = {grid * grid} tokens** of {patch}·{patch}·3 = "
+                    f"{patch * patch * 3} numbers each.")
         fig = token_strip_figure(image, patch, max_tokens=min(16, grid * grid))
         st.pyplot(fig, clear_figure=True)
         plt.close(fig)

@@ -6,8 +6,9 @@ import common
 import streamlit as st
 import torch
 
-from course_lib import dino
+from course_lib.data.rendered import IMAGENET_MEAN, IMAGENET_STD, SHAPES_MEAN, SHAPES_STD, standardize
 from course_lib.evaluate import attention_jaccard, threshold_attention
+from course_lib.evaluate.attention_maps import attention_rows
 from course_lib.viz.dino import heat_overlay, mask_overlay, tile, to_rgb_array, upscale
 
 BUNDLED = {
@@ -15,7 +16,7 @@ BUNDLED = {
     "supervised (supervised-vit-shapes)": "supervised-vit-shapes",
 }
 RANDOM = "random init (same ViT, untrained)"
-IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+IMAGENET = (list(IMAGENET_MEAN), list(IMAGENET_STD))
 
 st.title("Attention maps")
 st.markdown(
@@ -30,11 +31,12 @@ st.markdown(
 def official_choices():
     """Official DINO backbones whose weights are already in the download cache."""
     from course_lib.checkpoints import cache_dir
+    from course_lib.official.dino import OFFICIAL_BACKBONES, official_url
 
     return {
         f"official {name} (downloaded)": name
-        for name in dino.OFFICIAL_BACKBONES
-        if (cache_dir() / dino.official_url(name).rsplit("/", 1)[-1]).exists()
+        for name in OFFICIAL_BACKBONES
+        if (cache_dir() / official_url(name).rsplit("/", 1)[-1]).exists()
     }
 
 
@@ -42,11 +44,12 @@ def official_choices():
 def load_model(choice):
     """(model, image size, (mean, std), note or None) for a menu entry."""
     from course_lib.checkpoints import CheckpointError, card, list_pretrained, load_pretrained
+    from course_lib.official.dino import load_official
     from course_lib.vit import vit_tiny
 
     official = official_choices()
     if choice in official:
-        return dino.load_official(official[choice]), 224, IMAGENET, None
+        return load_official(official[choice]), 224, IMAGENET, None
     name = BUNDLED.get(choice)
     note = None
     if name is not None:
@@ -64,12 +67,7 @@ def load_model(choice):
             )
     torch.manual_seed(0)
     model = vit_tiny(patch_size=8, img_size=64, depth=6, num_classes=0).eval()
-    return model, 64, ([0.5] * 3, [0.16] * 3), note
-
-
-def normalize(image, stats):
-    mean, std = (torch.tensor(v)[:, None, None] for v in stats)
-    return ((image - mean) / std)[None]  # (1, 3, H, W)
+    return model, 64, (SHAPES_MEAN, SHAPES_STD), note
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -77,7 +75,8 @@ def compute(choice, image_bytes, shape, query, rollout):
     """[CLS] and query-patch rows of every layer (and the rollout's) for one image."""
     model, _, stats, _ = load_model(choice)
     image = torch.frombuffer(bytearray(image_bytes), dtype=torch.float32).reshape(shape)
-    rows, roll = dino.attention_rows(model, normalize(image, stats), queries=(0, query), rollout=rollout)
+    x = standardize(image[None], *stats)  # (1, 3, H, W)
+    rows, roll = attention_rows(model, x, queries=(0, query), rollout=rollout)
     return rows[:, 0], (roll[0] if rollout else None)  # (layers, heads, 2, N), (2, N)
 
 

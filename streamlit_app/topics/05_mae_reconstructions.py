@@ -5,7 +5,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from course_lib import mae as M
+from course_lib.data.rendered import SHAPES_MEAN, SHAPES_STD
+from course_lib.evaluate.reconstruction import fixed_noise, reconstruct
+from course_lib.mae import mae_vit_shapes
 from course_lib.viz.mae import panel_images, patch_picker_figure
 
 SIZE = 64
@@ -31,7 +33,7 @@ def load_model():
     except CheckpointError as err:
         torch.manual_seed(0)
         note = f"{err} Showing an untrained MAE instead: its reconstructions are noise."
-        return M.mae_vit_shapes().eval(), M.SHAPES_MEAN, M.SHAPES_STD, note
+        return mae_vit_shapes().eval(), SHAPES_MEAN, SHAPES_STD, note
 
 
 def upscale(array, factor=4):
@@ -76,13 +78,13 @@ if image is not None:
         mask = torch.zeros(1, L)
         mask[0, chosen] = 1.0
     else:
-        noise = torch.rand(1, L, generator=torch.Generator().manual_seed(int(seed)))
+        noise = fixed_noise(1, L, int(seed))
 
     with right:
         if mask is not None and mask.sum() == 0:
             st.info("No patch is masked yet: select some patches on the image.")
         else:
-            rec = M.reconstruct(model, image[None], ratio if noise is not None else 0.75, noise=noise,
+            rec = reconstruct(model, image[None], ratio if noise is not None else 0.75, noise=noise,
                                 mask=mask, mean=mean, std=std)
             for col, (title, array) in zip(st.columns(4), panel_images(rec)):
                 col.image(upscale(array), caption=title, width="stretch")

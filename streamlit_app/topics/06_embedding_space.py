@@ -27,7 +27,8 @@ NEIGHBOURS = 8
 def load_encoder(choice):
     """(model, input dict of its card) for an entry of ENCODERS; CheckpointError when none is bundled."""
     from course_lib.checkpoints import CheckpointError, card, list_pretrained, load_pretrained
-    from course_lib.simclr import SHAPES_MEAN, SHAPES_STD, simclr_resnet
+    from course_lib.data.rendered import SHAPES_MEAN, SHAPES_STD
+    from course_lib.simclr import simclr_resnet
 
     names = ENCODERS[choice]
     if names is None:
@@ -46,7 +47,7 @@ def load_encoder(choice):
 def embedding(choice, n):
     """(coords (n, 2), h (n, F), labels (n,), colours (n,), captions) for n held-out images."""
     from course_lib.data.shapes import ShapesWorld
-    from course_lib.simclr import embed
+    from course_lib.evaluate.probes import embed
     from course_lib.viz.contrastive import pca_2d
 
     model, preprocessing = load_encoder(choice)
@@ -77,7 +78,7 @@ def select_point():
 def embedding_panel():
     from course_lib.checkpoints import CheckpointError
     from course_lib.data.shapes import COLOR_RGB, ShapesWorld
-    from course_lib.simclr import nearest_neighbours
+    from course_lib.evaluate.probes import nearest_neighbours
     from course_lib.viz.contrastive import embedding_scatter
 
     col_a, col_b = st.columns([2, 1])
@@ -114,7 +115,7 @@ def embedding_panel():
 
 
 def views_panel():
-    from course_lib.simclr import TwoViews
+    from course_lib.data.augment import TwoViews
 
     st.subheader("Two views, as SimCLR draws them")
     st.caption("t, t′ ~ T: random resized crop and flip, then colour distortion. The loss asks the "

@@ -6,6 +6,13 @@ import streamlit as st
 import torch
 
 from course_lib import clip as C
+from course_lib.evaluate.clip import (
+    class_embeddings,
+    occlusion_text_map,
+    patch_text_similarity,
+    ranking_sentence,
+    zero_shot_classify,
+)
 from course_lib.viz.clip import overlay, ranked_bars, similarity_heatmap
 
 NAME = "clip-shapes"
@@ -24,10 +31,11 @@ st.markdown(
 def load_model():
     """(model, tokenizer, image size, note): the bundled CLIP, or an untrained one and why."""
     from course_lib.checkpoints import CheckpointError
-    from course_lib.clip_recipe import shapes_tokenizer
+    from course_lib.data.captions import shapes_tokenizer
+    from course_lib.official.clip import load_clip
 
     try:
-        model, tokenizer, size = C.load_clip(NAME)
+        model, tokenizer, size = load_clip(NAME)
         return model, tokenizer, size, None
     except CheckpointError as err:
         torch.manual_seed(0)
@@ -40,7 +48,7 @@ def load_model():
 def text_embeddings(labels, template):
     """(C, E) unit class embeddings of `labels` (a tuple) with `template`; cached per list."""
     model, tok, _, _ = load_model()
-    return C.class_embeddings(model, tok, list(labels), [template])
+    return class_embeddings(model, tok, list(labels), [template])
 
 
 @st.cache_resource(show_spinner=False)
@@ -78,14 +86,14 @@ def rank_labels(model, size):
         return
     if image is None:
         return
-    probs = C.zero_shot_classify(model, C.preprocess(image), labels, text_features=text_embeddings(
+    probs = zero_shot_classify(model, C.preprocess(image), labels, text_features=text_embeddings(
         tuple(labels), template))[0]
     truth = f"{item['objects'][0]['color']} {item['objects'][0]['shape']}" if item else None
     target = labels.index(truth) if truth in labels else None
     left, right = st.columns([1, 2])
     left.image(common.to_numpy_image(image), caption=item["caption"] if item else "your image", width=220)
     if target is not None:
-        right.markdown(f"**{C.ranking_sentence(probs, target, truth)}** labels.")
+        right.markdown(f"**{ranking_sentence(probs, target, truth)}** labels.")
     else:
         best = int(probs.argmax())
         right.markdown(f"Best label: **{labels[best]}** ({probs[best]:.1%}), out of {len(labels)}.")
@@ -140,7 +148,7 @@ def match_overlay(image_array, text, method):
     image = torch.from_numpy(image_array).permute(2, 0, 1)  # (3, H, W)
     with torch.no_grad():
         emb = model.encode_text(tok([text]), normalize=True)[0]
-    make_map = C.occlusion_text_map if method.startswith("Occlusion") else C.patch_text_similarity
+    make_map = occlusion_text_map if method.startswith("Occlusion") else patch_text_similarity
     grid = make_map(model, C.preprocess(image), emb)[0]  # (h, w)
     return overlay(image, grid)
 

@@ -11,7 +11,7 @@ import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 from common import show_error  # noqa: E402
 
-from course_lib import audio  # noqa: E402
+from course_lib.data import pitch, spectrogram  # noqa: E402
 from course_lib.data.audio_clips import (  # noqa: E402
     CLASSES,
     MAX_SECONDS,
@@ -119,11 +119,11 @@ def main():
         return
     st.audio(wave, sample_rate=SAMPLE_RATE)
     x = torch.from_numpy(np.ascontiguousarray(wave))
-    window = audio.loudest_window(x, SAMPLE_RATE)  # the model hears the loudest second
-    f0 = float(audio.estimate_f0(window, SAMPLE_RATE))
+    window = pitch.loudest_window(x, SAMPLE_RATE)  # the model hears the loudest second
+    f0 = float(pitch.estimate_f0(window, SAMPLE_RATE))
     a, b, c = st.columns(3)
     a.metric("Length", f"{len(wave) / SAMPLE_RATE:.2f} s")
-    b.metric("Peak energy per frame", f"{float(audio.frame_energy_db(window).max()):.1f} dB")
+    b.metric("Peak energy per frame", f"{float(spectrogram.frame_energy_db(window).max()):.1f} dB")
     c.metric("Estimated f0", f"{f0:.0f} Hz", help="Harmonic product spectrum of the loudest second.")
     st.subheader(f"Waveform and spectrogram of {caption}")
     left, right = st.columns(2)
@@ -131,7 +131,7 @@ def main():
         show(viz.plot_waveform(x).figure)
     with right:
         show(viz.plot_spectrogram(x).figure)
-    log_mel = audio.log_mel_spectrogram(window)  # (128, 101)
+    log_mel = spectrogram.log_mel_spectrogram(window)  # (128, 101)
     st.subheader("The loudest second: log-mel spectrogram and the transformer's patches")
     left, right = st.columns(2)
     with left:
@@ -139,7 +139,7 @@ def main():
     with right:
         show(viz.plot_patch_grid(log_mel).figure)
     st.subheader("Classification")
-    show_classifier(audio.model_input(window))
+    show_classifier(spectrogram.model_input(window))
 
 
 main()

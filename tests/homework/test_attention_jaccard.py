@@ -1,4 +1,4 @@
-"""Graded: DINO's 60%-mass rule behind the attention Jaccard (course_lib/evaluate.py)."""
+"""Graded: DINO's 60%-mass rule behind the attention Jaccard (course_lib/evaluate/attention_maps.py)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Graded: the shifted-window attention mask (course_lib/swin.py)."""
+"""Graded: the shifted-window attention mask (course_lib/swin/windows.py)."""
 
 import pytest
 import torch

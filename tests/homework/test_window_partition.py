@@ -1,4 +1,4 @@
-"""Graded: window_partition (course_lib/swin.py)."""
+"""Graded: window_partition (course_lib/swin/windows.py)."""
 
 import pytest
 import torch

@@ -1,10 +1,11 @@
-"""Graded: CLIP's zero-shot classifier (course_lib/clip.py)."""
+"""Graded: CLIP's zero-shot classifier (course_lib/evaluate/clip.py)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.clip import clip_shapes_tiny, zero_shot_classify
+from course_lib.clip import clip_shapes_tiny
+from course_lib.evaluate.clip import zero_shot_classify
 from course_lib.tokenizers import WordTokenizer
 
 ex = pytest.mark.exercise
@@ -15,7 +16,7 @@ def setup():
     torch.manual_seed(0)
     model = clip_shapes_tiny().eval()
     tok = WordTokenizer(WORDS, context_length=model.config.context_length)
-    size = model.config.image_size
+    size = model.config.img_size
     return model, tok, torch.rand(3, 3, size, size)
 
 

@@ -1,14 +1,14 @@
 """The contrastive-learning experiments, recorded in data/results/contrastive_NAME.{json,png}.
 
-    python -m course_lib.simclr_experiments losses        # triplet vs NT-Xent at the same compute
-    python -m course_lib.simclr_experiments temperature   # τ ∈ {0.05, 0.1, 0.5, 1.0}
-    python -m course_lib.simclr_experiments batch_size    # 32 … 512 at the same number of epochs
-    python -m course_lib.simclr_experiments augmentation  # crop only, colour only, crop + colour
-    python -m course_lib.simclr_experiments color_strength  # colour distortion s ∈ {0.25, 0.5, 1}
-    python -m course_lib.simclr_experiments seeds         # the default arm with seeds 0, 1, 2
-    python -m course_lib.simclr_experiments baselines     # random init and supervised, same encoder
-    python -m course_lib.simclr_experiments plots         # redraw every figure from its JSON
-    python -m course_lib.simclr_experiments card          # baselines into the bundled SimCLR card
+    python -m course_lib.experiments simclr losses        # triplet vs NT-Xent at the same compute
+    python -m course_lib.experiments simclr temperature   # τ ∈ {0.05, 0.1, 0.5, 1.0}
+    python -m course_lib.experiments simclr batch_size    # 32 … 512 at the same number of epochs
+    python -m course_lib.experiments simclr augmentation  # crop only, colour only, crop + colour
+    python -m course_lib.experiments simclr color_strength  # colour distortion s ∈ {0.25, 0.5, 1}
+    python -m course_lib.experiments simclr seeds         # the default arm with seeds 0, 1, 2
+    python -m course_lib.experiments simclr baselines     # random init and supervised, same encoder
+    python -m course_lib.experiments simclr plots         # redraw every figure from its JSON
+    python -m course_lib.experiments simclr card          # baselines into the bundled SimCLR card
 
 Every arm is one run of a recipe (its exact `python -m course_lib.train ...` line is recorded)
 with the same encoder, data, epochs and evaluation; only the option under study changes. The
@@ -25,8 +25,19 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
-RESULTS = Path(__file__).resolve().parents[1] / "data" / "results"
+from course_lib.checkpoints import CHECKPOINT_DIR, card, list_pretrained, load_pretrained, write_json
+from course_lib.data.probe_sets import shapes_probe_data
+from course_lib.evaluate.probes import probe_metrics
+from course_lib.simclr import simclr_resnet
+from course_lib.train import get_recipe
+from course_lib.train.bundle import command_line
+from course_lib.train.engine import fit
+from course_lib.train.recipes.simclr import ContrastiveTrainConfig
+from course_lib.viz.contrastive import experiment_figure
+
+RESULTS = Path(__file__).resolve().parents[2] / "data" / "results"
 log = logging.getLogger(__name__)
 
 # name → (the option under study, [(recipe, options), ...], what the paper reports)
@@ -84,9 +95,6 @@ def run_arm(recipe_name, options, common):
     Arms shared by several experiments (τ = 0.5, batch 128, crop + colour, NT-Xent) run once:
     rows are cached by their command line in the temporary directory.
     """
-    from course_lib.train import get_recipe
-    from course_lib.train.engine import command_line, fit
-
     recipe = get_recipe(recipe_name)
     cfg = recipe.make_config(**{**common, **options}, progress=False)
     cache = Path(tempfile.gettempdir()) / "contrastive_arms.json"
@@ -109,25 +117,19 @@ def run_arm(recipe_name, options, common):
 
 def baselines(common):
     """Random init and supervised training of the same encoder, scored the same way."""
-    from course_lib.simclr import ContrastiveTrainConfig, ProbeData, probe_metrics, simclr_resnet
-
     cfg = ContrastiveTrainConfig(**common)
-    probe = ProbeData(cfg.probe_size, cfg.val_size, cfg.image_size, cfg.data_seed)
+    probe = shapes_probe_data(cfg.probe_size, cfg.val_size, cfg.image_size, cfg.data_seed)
     torch.manual_seed(cfg.seed)
     random_init = simclr_resnet(width=cfg.width, depth=cfg.depth, stem_stride=cfg.stem_stride)
     metrics = probe_metrics(random_init, probe)
     rows = [{"arm": "random init", "recipe": "random init", **{k: round(v, 4) for k, v in metrics.items()},
-             "command": "python -m course_lib.simclr_experiments baselines"}]
+             "command": "python -m course_lib.experiments simclr baselines"}]
     rows.append(supervised_arm(cfg, probe))
     return rows
 
 
 def supervised_arm(cfg, probe):
     """The `supervised-resnet` recipe on the same encoder, images and epochs; probed like SimCLR."""
-    from course_lib.simclr import probe_metrics
-    from course_lib.train import get_recipe
-    from course_lib.train.engine import fit
-
     recipe = get_recipe("supervised-resnet")
     options = dict(width=cfg.width, blocks=cfg.depth, stem_stride=cfg.stem_stride, train_size=cfg.train_size,
                    image_size=cfg.image_size, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
@@ -144,8 +146,6 @@ def supervised_arm(cfg, probe):
 
 
 def _final_state(run_dir):
-    from safetensors.torch import load_file
-
     return load_file(str(Path(run_dir) / "final.safetensors"))
 
 
@@ -161,7 +161,7 @@ def run(name, common):
             log.info("experiment %s: %s %s", name, recipe, options)
             rows.append({"arm": arm_label(recipe, options), **run_arm(recipe, options, common)})
     result = {"experiment": name, "varied": option, "rows": rows, "common": common, "paper": paper,
-              "command": f"python -m course_lib.simclr_experiments {name} " + _flags(common),
+              "command": f"python -m course_lib.experiments simclr {name} " + _flags(common),
               "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
               if common.get("device", "cpu") == "cpu" else common["device"],
               "seconds": round(time.time() - started, 1)}
@@ -173,23 +173,10 @@ def run(name, common):
 
 
 def plot(result):
-    """The experiment's figure: accuracy of each arm (k-NN and linear probe, val split), beside the
-    linear probes of the random-init and supervised encoders when the baselines have been run."""
-    from course_lib.viz.contrastive import sweep_figure
-
+    """The experiment's figure (`course_lib.viz.contrastive.experiment_figure`), beside the
+    baselines when data/results/contrastive_baselines.json exists."""
     path = RESULTS / "contrastive_baselines.json"
-    base = json.loads(path.read_text()) if path.exists() else {"rows": [], "common": {}}
-    epochs = f", {base['common']['epochs']:g} epochs" if base["common"] else ""
-    baselines = {f"{r['arm']} (linear{epochs if r['arm'] != 'random init' else ''})": r["linear_top1"]
-                 for r in base["rows"]}
-    numeric = result["varied"] in ("temperature", "batch_size", "color_strength")
-    common = result["common"]
-    title = f"{result['experiment']}: {common['epochs']:g} epochs of {common['train_size']} images"
-    metrics = ("knn_top1", "linear_top1")
-    if all("color_knn_top1" in r for r in result["rows"]):
-        metrics += ("color_knn_top1",)  # the diagnostic: how much colour (not the label) h keeps
-    return sweep_figure(result["rows"], "arm", title, metrics=metrics, baselines=baselines, log_x=numeric,
-                        chance=1 / 6)
+    return experiment_figure(result, json.loads(path.read_text()) if path.exists() else None)
 
 
 def replot():
@@ -207,9 +194,6 @@ def annotate_card(name="simclr-resnet-shapes"):
     epochs on the same images (the supervised run takes about half the compute of SimCLR's,
     one view per image instead of two) and, when bundled, the larger `supervised-resnet-shapes`.
     """
-    from course_lib.checkpoints import CHECKPOINT_DIR, card, list_pretrained, load_pretrained, write_json
-    from course_lib.simclr import ProbeData, probe_metrics
-
     info = card(name)
     cfg = info["config"]
     device = cfg["device"] if cfg["device"] != "auto" else "cpu"  # a card trained on cuda: baselines too
@@ -220,7 +204,7 @@ def annotate_card(name="simclr-resnet-shapes"):
         keep = {k: v for k, v in row.items() if k.endswith("top1") or k in ("command", "seconds")}
         compared[f"{row['arm']} (same encoder)"] = keep
     if "supervised-resnet-shapes" in list_pretrained("bundled"):
-        probe = ProbeData(cfg["probe_size"], cfg["val_size"], cfg["image_size"], cfg["data_seed"])
+        probe = shapes_probe_data(cfg["probe_size"], cfg["val_size"], cfg["image_size"], cfg["data_seed"])
         metrics = probe_metrics(load_pretrained("supervised-resnet-shapes"), probe)
         compared["supervised-resnet-shapes (bundled)"] = {k: round(v, 4) for k, v in metrics.items()}
     info["baselines"] = compared
@@ -236,8 +220,8 @@ def _flags(common):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m course_lib.experiments simclr", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=[*EXPERIMENTS, "baselines", "plots", "card"])
     parser.add_argument("--epochs", type=float, default=10.0)
     parser.add_argument("--train-size", type=int, default=4096)
@@ -256,6 +240,3 @@ def main(argv=None):
     for row in result["rows"]:
         log.info("%s", {k: v for k, v in row.items() if k != "command"})
 
-
-if __name__ == "__main__":
-    main()

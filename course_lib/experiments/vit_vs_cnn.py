@@ -5,8 +5,8 @@ ShapesWorld subsets of growing size. Every run sees the same number of training 
 (`--images-seen`, so small sets are repeated for more epochs): the same compute per size.
 The results go to data/results/vit_vs_cnn.json (with this command) and vit_vs_cnn.png.
 
-    python benchmarks/vit_vs_cnn.py --jobs 8              # the recorded run (CPU, 8 processes)
-    python benchmarks/vit_vs_cnn.py --sizes 500 2000 --images-seen 4096 --out /tmp/quick
+    python -m course_lib.experiments vit-vs-cnn --jobs 8   # the recorded run (CPU, 8 processes)
+    python -m course_lib.experiments vit-vs-cnn --sizes 500 2000 --images-seen 4096 --out /tmp/quick
 """
 
 import argparse
@@ -24,13 +24,13 @@ import torch
 from course_lib.complexity import count_flops, count_params
 from course_lib.train import fit, get_recipe
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Two models of about the same multiply-adds per image (count_flops: 16.1 M and 15.7 M).
 MODELS = {
     "ResNet (4×4 stem, 1 block/stage)": ("supervised-resnet", {"width": 32, "blocks": 1, "stem_stride": 4}),
     "ViT (patch 8, 64-d, 4 blocks)": ("supervised-vit", {"patch_size": 8, "embed_dim": 64, "depth": 4,
-                                                         "num_heads": 2, "drop_path": 0.0}),
+                                                         "num_heads": 2, "drop_path_rate": 0.0}),
 }
 
 
@@ -70,7 +70,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(REPO / "data" / "results" / "vit_vs_cnn"))
     args = parser.parse_args(argv)
     words = argv if argv is not None else sys.argv[1:]
-    command = "python benchmarks/vit_vs_cnn.py " + " ".join(map(shlex.quote, words))
+    command = "python -m course_lib.experiments vit-vs-cnn " + " ".join(map(shlex.quote, words))
     results = {
         "title": "When is a ViT worth it? ShapesWorld, equal compute per run",
         "command": command.strip(),

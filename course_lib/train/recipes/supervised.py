@@ -1,4 +1,5 @@
-"""Supervised baselines on ShapesWorld: `supervised-resnet` and `supervised-vit`.
+"""Supervised baselines on ShapesWorld: `supervised-resnet`, `supervised-vit`, and the ResNet with a
+non-local block and the small Swin that the lecture compares with them.
 
 Both learn the label "shape of the largest object" with cross-entropy. The images are rendered
 once into a uint8 tensor; augmentation (random translation, flips, quarter turns: all of them
@@ -6,51 +7,17 @@ keep the shape's name) runs on whole batches on the training device.
 
     python -m course_lib.train supervised-resnet --bundle supervised-resnet-shapes
     python -m course_lib.train supervised-vit --device cuda --bundle supervised-vit-shapes
+    python -m course_lib.train supervised-resnet-nonlocal    # attention tried inside a CNN
+    python -m course_lib.train supervised-swin
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
+from course_lib.data.rendered import SHAPES_MEAN, SHAPES_STD, normalize, render_dataset, render_shapes
 from course_lib.train.recipe import Recipe, TrainConfig, TrainError, register_recipe
-
-# ShapesWorld's pixel statistics (measured on 2,000 training images: mean ≈ 0.50, std ≈ 0.16).
-SHAPES_MEAN = (0.5, 0.5, 0.5)
-SHAPES_STD = (0.16, 0.16, 0.16)
-
-
-class RenderedShapes(Dataset):
-    """ShapesWorld rendered once: images uint8 (N, 3, H, W) and labels (N,)."""
-
-    def __init__(self, images, labels):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return {"image": self.images[i], "label": self.labels[i]}
-
-    def get_batch(self, indices):
-        idx = torch.as_tensor(indices)
-        return {"image": self.images[idx], "label": self.labels[idx]}
-
-
-@lru_cache(maxsize=8)
-def render_shapes(size, image_size=64, seed=0, split="train", difficulty="medium", chunk=250):
-    """Render `size` ShapesWorld items once (cached per process) into a RenderedShapes."""
-    from course_lib.data import ShapesWorld
-
-    world = ShapesWorld(size, image_size=image_size, seed=seed, split=split, difficulty=difficulty)
-    images, labels = [], []
-    for start in range(0, size, chunk):
-        batch = world.batch(range(start, min(size, start + chunk)))
-        images.append((batch["image"] * 255).round().to(torch.uint8))  # (b, 3, H, W)
-        labels.append(batch["label"])
-    return RenderedShapes(torch.cat(images), torch.cat(labels))
 
 
 def augment_params(n, translate, seed):
@@ -95,7 +62,7 @@ def augment_step(x, ctx):
     cfg = ctx.cfg
     if not cfg.augment:
         return x
-    from course_lib.train.engine import mix_seed
+    from course_lib.train.batches import mix_seed
 
     B = x.shape[0]
     flip, turns, shifts = augment_params(cfg.batch_size, cfg.translate, mix_seed(cfg.seed, 7, ctx.step))
@@ -103,34 +70,8 @@ def augment_step(x, ctx):
     return augment(x, flip[part] & cfg.flip, turns[part] * cfg.rotate, shifts[:, part], cfg.translate)
 
 
-def normalize(images_uint8):
-    """uint8 (B, 3, H, W) → float, standardized with ShapesWorld's statistics."""
-    x = images_uint8.float() / 255.0
-    mean = torch.tensor(SHAPES_MEAN, device=x.device)[:, None, None]
-    std = torch.tensor(SHAPES_STD, device=x.device)[:, None, None]
-    return (x - mean) / std
-
-
-@lru_cache(maxsize=4)
-def render_dataset(name, split, image_size, download=False, root=""):
-    """A real data set (course_lib.data.get_dataset) loaded once into a RenderedShapes, with its classes."""
-    from course_lib.data.datasets import get_dataset
-
-    _check_data_name(name)
-    data = get_dataset(name, split, image_size, download=download, root=root or None)
-    loader = torch.utils.data.DataLoader(data, batch_size=256)
-    images, labels = [], []
-    for batch in loader:
-        images.append((batch["image"] * 255).round().to(torch.uint8))  # (b, 3, S, S)
-        labels.append(torch.as_tensor(batch["label"]).long())
-    rendered = RenderedShapes(torch.cat(images), torch.cat(labels))
-    numbered = [str(i) for i in range(int(rendered.labels.max()) + 1)]
-    rendered.classes = list(getattr(data, "classes", [])) or numbered
-    return rendered
-
-
 @dataclass
-class SupervisedConfig(TrainConfig):
+class SupervisedTrainConfig(TrainConfig):
     data: str = "shapes"  # shapes, cifar10, stl10, pets, or an image folder (course_lib.data.get_dataset)
     data_root: str = ""
     download: bool = False
@@ -153,6 +94,7 @@ class SupervisedRecipe(Recipe):
 
     def build_data(self, cfg):
         if cfg.data != "shapes":
+            _check_data_name(cfg.data)
             train = render_dataset(cfg.data, "train", cfg.image_size, cfg.download, cfg.data_root)
             return train, render_dataset(cfg.data, "test", cfg.image_size, cfg.download, cfg.data_root)
         train = render_shapes(cfg.train_size, cfg.image_size, cfg.data_seed, "train", cfg.difficulty)
@@ -162,6 +104,7 @@ class SupervisedRecipe(Recipe):
     def classes(self, cfg):
         if cfg.data == "shapes":
             return list(_shape_names())
+        _check_data_name(cfg.data)
         return render_dataset(cfg.data, "train", cfg.image_size, cfg.download, cfg.data_root).classes
 
     def training_step(self, model, batch, ctx):
@@ -207,7 +150,7 @@ def _shape_names():
 
 
 @dataclass
-class SupervisedResNetConfig(SupervisedConfig):
+class SupervisedResNetTrainConfig(SupervisedTrainConfig):
     width: int = 32  # channels of the first stage; doubled at each of the 4 stages
     blocks: int = 1  # BasicBlocks per stage
     stem_stride: int = 4  # 4×4 patchify stem: the first stage runs at 16×16 (6× faster than stride 2)
@@ -219,7 +162,7 @@ class SupervisedResNetConfig(SupervisedConfig):
 class SupervisedResNet(SupervisedRecipe):
     """A small ResNet (course_lib.cnn) classifying ShapesWorld shapes."""
 
-    Config = SupervisedResNetConfig
+    Config = SupervisedResNetTrainConfig
 
     def model_kwargs(self, cfg):
         w = cfg.width
@@ -238,12 +181,12 @@ class SupervisedResNet(SupervisedRecipe):
 
 
 @dataclass
-class SupervisedViTConfig(SupervisedConfig):
+class SupervisedViTTrainConfig(SupervisedTrainConfig):
     patch_size: int = 8
     embed_dim: int = 192
     depth: int = 6
     num_heads: int = 3
-    drop_path: float = 0.1
+    drop_path_rate: float = 0.1  # stochastic depth of the last block (linear from 0)
     # ViTs learn shape slowly from scratch: many more images and epochs than the ResNet, sized
     # for one GPU (python -m course_lib.train supervised-vit --device cuda: ~5 M images seen)
     train_size: int = 50000
@@ -258,7 +201,7 @@ class SupervisedViTConfig(SupervisedConfig):
 class SupervisedViT(SupervisedRecipe):
     """A small ViT (course_lib.vit) classifying ShapesWorld shapes: DINO's architecture."""
 
-    Config = SupervisedViTConfig
+    Config = SupervisedViTTrainConfig
 
     def model_kwargs(self, cfg):
         return {"patch_size": cfg.patch_size, "img_size": cfg.image_size, "embed_dim": cfg.embed_dim,
@@ -268,8 +211,54 @@ class SupervisedViT(SupervisedRecipe):
         from course_lib.vit import vit_tiny
 
         # the fused attention kernel gives the same numbers, faster; the bundled model uses maps
-        return vit_tiny(**self.model_kwargs(cfg), drop_path_rate=cfg.drop_path, fused_attn=True)
+        return vit_tiny(**self.model_kwargs(cfg), drop_path_rate=cfg.drop_path_rate, fused_attn=True)
 
     def card(self, model, cfg):
         return {"model": {"factory": "course_lib.vit:vit_tiny", "kwargs": self.model_kwargs(cfg)},
+                "input": self.input_card(cfg)}
+
+
+@dataclass
+class NonLocalResNetTrainConfig(SupervisedResNetTrainConfig):
+    nonlocal_stage: int = 1  # 0-based stage that ends with a NonLocalBlock (8 × 8 positions at 64 px)
+
+
+@register_recipe("supervised-resnet-nonlocal")
+class SupervisedNonLocalResNet(SupervisedResNet):
+    """The supervised ResNet baseline with one non-local block: attention tried inside a CNN."""
+
+    Config = NonLocalResNetTrainConfig
+
+    def model_kwargs(self, cfg):
+        return {**super().model_kwargs(cfg), "nonlocal_stages": [cfg.nonlocal_stage]}
+
+
+@dataclass
+class SupervisedSwinTrainConfig(SupervisedTrainConfig):
+    patch_size: int = 2  # 64 px → a 32 × 32 token grid, then 16, 8, 4
+    window_size: int = 4
+    embed_dim: int = 48
+    drop_path_rate: float = 0.1  # stochastic depth of the last block (linear from 0)
+    lr: float = 1e-3
+    warmup_epochs: float = 5.0
+
+
+@register_recipe("supervised-swin")
+class SupervisedSwin(SupervisedRecipe):
+    """A small Swin classifying ShapesWorld shapes, to compare with the ViT and the ResNet."""
+
+    Config = SupervisedSwinTrainConfig
+
+    def model_kwargs(self, cfg):
+        return {"img_size": cfg.image_size, "patch_size": cfg.patch_size, "window_size": cfg.window_size,
+                "embed_dim": cfg.embed_dim, "depths": [2, 2, 2, 2], "num_heads": [2, 4, 8, 16],
+                "num_classes": len(self.classes(cfg))}
+
+    def build_model(self, cfg):
+        from course_lib.swin import SwinTransformer
+
+        return SwinTransformer(**self.model_kwargs(cfg), drop_path_rate=cfg.drop_path_rate)
+
+    def card(self, model, cfg):
+        return {"model": {"factory": "course_lib.swin:SwinTransformer", "kwargs": self.model_kwargs(cfg)},
                 "input": self.input_card(cfg)}

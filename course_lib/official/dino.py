@@ -1,15 +1,18 @@
 """Official DINO weights (Caron et al., facebookresearch/dino): backbones and full checkpoints.
 
-`load_pretrained("dino_vits16" | "dino_vits8" | "dino_vitb16" | "dino_vitb8")` lands here (see
-`course_lib.checkpoints.OFFICIAL`). The published files are pickles: they are read with
-`weights_only=True`, and loaded strictly into our ViT (same key names, no conversion).
+`load_pretrained("dino_vits16" | "dino_vits8" | "dino_vitb16" | "dino_vitb8")` lands in
+`load_official` (see `course_lib.checkpoints.OFFICIAL`). The published files are pickles: they are
+read with `weights_only=True`, and loaded strictly into our ViT (same key names, no conversion).
 """
+
+import argparse
 
 import torch
 
+from course_lib.checkpoints import CheckpointError, download, load_state_dict_strict
 from course_lib.dino.model import unwrap_state_dict
+from course_lib.vit import make_vit
 
-# -- official weights (Caron et al., facebookresearch/dino) -----------------------------------
 DINO_URL = "https://dl.fbaipublicfiles.com/dino"
 OFFICIAL_BACKBONES = {  # name → (ViT preset, patch size, file stem of the published weights)
     "dino_vits16": ("small", 16, "dino_deitsmall16_pretrain"),
@@ -28,10 +31,6 @@ def official_url(name, full=False):
 
 def read_torch_file(path):
     """A published .pth as a dict of tensors, without running pickled code; errors are one sentence."""
-    import argparse
-
-    from course_lib.checkpoints import CheckpointError
-
     try:  # weights_only: tensors and plain containers only; full checkpoints also hold an argparse Namespace
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -49,33 +48,17 @@ def official_backbone(name, state_dict):
     (`{"teacher": {"backbone.*", "head.*"}, "student": {"module.backbone.*", ...}}`): the teacher's
     backbone is taken, as DINO's own evaluation does.
     """
-    from course_lib.checkpoints import load_state_dict_strict
-    from course_lib.vit import make_vit
-
     preset, patch, _ = OFFICIAL_BACKBONES[name]
     model = make_vit(preset, patch_size=patch, img_size=224, num_classes=0)
     return load_state_dict_strict(model, unwrap_state_dict(state_dict, "teacher")).eval()
 
 
 def load_official(name, full=False):
-    """Download (once, into the torch hub cache) and load an official DINO backbone."""
-    from course_lib.checkpoints import download
+    """Download (once, into the torch hub cache) and load official DINO backbone `name`.
 
-    path = download(official_url(name, full))
-    return official_backbone(name, read_torch_file(path))
-
-
-def dino_vits16_official(full=False):
-    return load_official("dino_vits16", full)
-
-
-def dino_vits8_official(full=False):
-    return load_official("dino_vits8", full)
-
-
-def dino_vitb16_official(full=False):
-    return load_official("dino_vitb16", full)
-
-
-def dino_vitb8_official(full=False):
-    return load_official("dino_vitb8", full)
+    full=True reads the full training checkpoint instead and returns its teacher's backbone.
+    """
+    if name not in OFFICIAL_BACKBONES:
+        known = ", ".join(OFFICIAL_BACKBONES)
+        raise CheckpointError(f"Unknown official DINO backbone {name!r}: choose one of {known}.")
+    return official_backbone(name, read_torch_file(download(official_url(name, full))))
