@@ -47,14 +47,14 @@ def main():
     torch.set_num_threads(1)
     n, rows = args.n, []
 
-    def record(name, image_size, images_per_call, result):
+    def record(name, img_size, images_per_call, result):
         cpu, wall = (r * images_per_call for r in result)
-        rows.append({"what": name, "image_size": image_size, "cpu_images_per_s": round(cpu),
+        rows.append({"what": name, "img_size": img_size, "cpu_images_per_s": round(cpu),
                      "wall_images_per_s": round(wall)})
-        print(f"{name:<34} {image_size:>4} px  {cpu:>8.0f} img/s (CPU)  {wall:>8.0f} img/s (wall)")
+        print(f"{name:<34} {img_size:>4} px  {cpu:>8.0f} img/s (CPU)  {wall:>8.0f} img/s (wall)")
 
     for size in (32, 64, 128):
-        ds = ShapesWorld(10 * n, image_size=size)
+        ds = ShapesWorld(10 * n, img_size=size)
         record("render (numpy)", size, 1, rate(ds.render, n))
         record("ds[i] (dict of tensors)", size, 1, rate(ds.__getitem__, n))
     ds = ShapesWorld(10 * n)

@@ -68,7 +68,7 @@ def train_images_per_s(recipe_name, options, device, batch_size, steps):
         sync(device)
         if step >= 2:
             best = min(best, time.perf_counter() - start)
-    forward_macs = count_flops(model.eval(), torch.zeros(1, 3, cfg.image_size, cfg.image_size, device=device))
+    forward_macs = count_flops(model.eval(), torch.zeros(1, 3, cfg.img_size, cfg.img_size, device=device))
     return batch_size / best, forward_macs, count_params(model)
 
 

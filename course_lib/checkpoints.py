@@ -8,7 +8,7 @@ A bundled checkpoint is two files in `data/checkpoints/`:
 The card is a dict with at least
 
     {"name": ..., "model": {"factory": "course_lib.vit:vit_tiny", "kwargs": {...}},
-     "input": {"image_size": 64, "mean": [...], "std": [...]},
+     "input": {"img_size": 64, "mean": [...], "std": [...]},
      "recipe": ..., "command": "python -m course_lib.train ...", "seed": ...,
      "training": {"seconds": ..., "machine": ...}, "metrics": {...}, "sha256": ...}
 

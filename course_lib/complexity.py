@@ -63,10 +63,10 @@ def build_on_meta(factory, **kwargs):
         return factory(**kwargs)
 
 
-def flops_on_meta(factory, image_size, **kwargs):
-    """(params, MACs) of `factory(**kwargs)` on a 1 × 3 × image_size² input, on the meta device."""
+def flops_on_meta(factory, side, **kwargs):
+    """(params, MACs) of `factory(**kwargs)` on a 1 × 3 × side × side input, on the meta device."""
     model = build_on_meta(factory, **kwargs).eval()
-    x = torch.empty(1, 3, image_size, image_size, device="meta")
+    x = torch.empty(1, 3, side, side, device="meta")
     return count_params(model), count_flops(model, x)
 
 
@@ -97,11 +97,11 @@ def attention_matrix_bytes(tokens, heads=1, layers=1, batch=1, bytes_per_element
     # END SOLUTION
 
 
-def tokens_for_image(image_size, patch_size=1, cls_token=True):
+def tokens_for_image(img_size, patch_size=1, cls_token=True):
     """Tokens of a square image: (R/p)² patches, plus one [CLS] if asked. patch_size=1: pixels."""
-    if image_size % patch_size:
-        raise ValueError(f"Patch size {patch_size} does not divide the image size {image_size}.")
-    return (image_size // patch_size) ** 2 + int(cls_token)
+    if img_size % patch_size:
+        raise ValueError(f"Patch size {patch_size} does not divide the image size {img_size}.")
+    return (img_size // patch_size) ** 2 + int(cls_token)
 
 
 def format_bytes(n):

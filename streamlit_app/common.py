@@ -88,7 +88,7 @@ def sample_images(n, size, seed=0, split="test"):
     """n held-out ShapesWorld items as (images (n, 3, size, size), list of item dicts)."""
     from course_lib.data.shapes import ShapesWorld
 
-    ds = ShapesWorld(n, image_size=size, seed=seed, split=split)
+    ds = ShapesWorld(n, img_size=size, seed=seed, split=split)
     items = [ds[i] for i in range(n)]
     return torch.stack([it["image"] for it in items]), items
 

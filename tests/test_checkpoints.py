@@ -11,7 +11,7 @@ def tiny_card(name="toy"):
     return {
         "name": name,
         "model": {"factory": "torch.nn:Linear", "kwargs": {"in_features": 4, "out_features": 3}},
-        "input": {"image_size": 0, "mean": [], "std": []},
+        "input": {"img_size": 0, "mean": [], "std": []},
         "recipe": "none",
         "command": "none",
         "seed": 0,

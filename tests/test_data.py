@@ -142,13 +142,13 @@ def test_dataloader_with_collate():
     assert torch.equal(batch["image"], ds.batch(range(4))["image"])
 
 
-@pytest.mark.parametrize("image_size", [32, 96])
-def test_sizes_scale_with_image_size(image_size):
-    items = list(ShapesWorld(40, image_size=image_size))
-    assert items[0]["image"].shape == (3, image_size, image_size)
+@pytest.mark.parametrize("img_size", [32, 96])
+def test_sizes_scale_with_image_size(img_size):
+    items = list(ShapesWorld(40, img_size=img_size))
+    assert items[0]["image"].shape == (3, img_size, img_size)
     fraction = torch.stack([it["foreground"].float().mean() for it in items]).mean()
     assert 0.18 <= fraction <= 0.42
-    assert all(it["objects"][0]["size"] <= 46 * image_size / 64 + 1e-6 for it in items)
+    assert all(it["objects"][0]["size"] <= 46 * img_size / 64 + 1e-6 for it in items)
 
 
 def test_difficulty_knob():

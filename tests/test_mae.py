@@ -374,7 +374,7 @@ def test_recipe_trains_evaluates_and_saves_a_loadable_card(tmp_path):
     from course_lib.checkpoints import load_pretrained
     from course_lib.train import fit
 
-    summary = fit("mae", preset="micro", image_size=32, steps=2, batch_size=8, train_size=16,
+    summary = fit("mae", preset="micro", img_size=32, steps=2, batch_size=8, train_size=16,
                   probe_train=24, probe_test=12, out=str(tmp_path), progress=False, threads=1)
     metrics = summary["metrics"]
     for key in ("masked_mse", "pixel_mse_75", "linear_probe", "linear_probe_random_init", "knn_top1"):
@@ -391,7 +391,7 @@ def test_experiment_records_its_runs_their_commands_and_a_figure(tmp_path):
 
     from course_lib.experiments import run
 
-    tiny = ["preset=micro", "image_size=32", "steps=2", "batch_size=8", "train_size=16", "probe_train=24",
+    tiny = ["preset=micro", "img_size=32", "steps=2", "batch_size=8", "train_size=16", "probe_train=24",
             "probe_test=12"]
     argv = ["loss_on", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)]
     assert run("mae", argv + [f"--set={option}" for option in tiny]) == 0
@@ -426,7 +426,7 @@ def test_bundled_mae_fills_holes_better_than_the_visible_mean(bundled):
     from course_lib.data import ShapesWorld
 
     model, info = bundled
-    world = ShapesWorld(32, image_size=64, split="test")
+    world = ShapesWorld(32, img_size=64, split="test")
     images = torch.stack([world[i]["image"] for i in range(32)])  # (32, 3, 64, 64)
     noise = torch.rand(32, 64, generator=torch.Generator().manual_seed(0))
     norm = {"mean": info["input"]["mean"], "std": info["input"]["std"]}
@@ -446,7 +446,7 @@ def test_bundled_card_is_true(bundled):
     metrics = info["metrics"]
     assert metrics["linear_probe"] > 1 / 6 and "linear_probe_random_init" in metrics
     cfg = info["config"]
-    test = render_shapes(cfg["probe_test"], cfg["image_size"], cfg["data_seed"], "test", cfg["difficulty"])
+    test = render_shapes(cfg["probe_test"], cfg["img_size"], cfg["data_seed"], "test", cfg["difficulty"])
     images = test.images.float() / 255.0
     noise = torch.rand(len(images), 64, generator=torch.Generator().manual_seed(0))
     norm = {"mean": info["input"]["mean"], "std": info["input"]["std"]}

@@ -85,7 +85,7 @@ def test_bundled_nonlocal_resnet():
     if name not in list_pretrained("bundled"):
         pytest.skip(f"{name} is not bundled in this copy")
     model, info = load_pretrained(name), card(name)
-    world = ShapesWorld(300, image_size=64, seed=0, split="test")
+    world = ShapesWorld(300, img_size=64, seed=0, split="test")
     batch = world.batch(range(300))
     mean = torch.tensor(info["input"]["mean"])[:, None, None]
     std = torch.tensor(info["input"]["std"])[:, None, None]

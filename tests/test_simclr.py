@@ -167,7 +167,7 @@ def test_recipes_train_and_evaluate(tmp_path):
     for name in ("simclr", "triplet"):
         recipe = get_recipe(name)
         cfg = recipe.make_config(width=4, train_size=64, batch_size=32, epochs=1, probe_size=32, val_size=16,
-                                 image_size=32, out=str(tmp_path / name), progress=False, threads=1)
+                                 img_size=32, out=str(tmp_path / name), progress=False, threads=1)
         summary = fit(recipe, cfg)
         card = summary["card"]
         assert set(card["metrics"]) >= {"knn_top1", "linear_top1", "test_knn_top1", "test_linear_top1"}

@@ -21,7 +21,7 @@ from course_lib.train.state import latest_checkpoint, list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
 # A ViT small enough that a step takes milliseconds (16 px images, 4 patches, one block).
-TINY = dict(train_size=64, val_size=32, image_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2,
+TINY = dict(train_size=64, val_size=32, img_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2,
             batch_size=16, steps=12, save_every=4, log_every=1, warmup_epochs=0.5, drop_path_rate=0.0,
             progress=False, threads=1)
 
@@ -171,7 +171,7 @@ def test_resume_from_another_config_is_one_sentence(tmp_path):
     with pytest.raises(TrainError, match="was trained with --lr 0.001, not 0.002"):
         fit("supervised-vit", **{**TINY, "lr": 2e-3}, out=str(tmp_path), resume=True)
     with pytest.raises(TrainError, match="belongs to recipe 'supervised-vit', not 'supervised-resnet'"):
-        fit("supervised-resnet", train_size=64, val_size=32, image_size=16, batch_size=16, steps=4,
+        fit("supervised-resnet", train_size=64, val_size=32, img_size=16, batch_size=16, steps=4,
             progress=False, out=str(tmp_path), resume=True)
 
 

@@ -1,7 +1,7 @@
 """Data: the ShapesWorld generator, augmentation pipelines and access to real data sets.
 
     from course_lib.data import ShapesWorld, get_dataset
-    ds = ShapesWorld(1000, image_size=64, seed=0, split="train")
+    ds = ShapesWorld(1000, img_size=64, seed=0, split="train")
     item = ds[0]                   # image, foreground, objects (with masks), label, caption
     batch = ds.batch(range(256))   # stacked tensors for training
 

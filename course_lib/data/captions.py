@@ -56,9 +56,9 @@ class RenderedCaptions(Dataset):
 
 
 @lru_cache(maxsize=8)
-def render_captions(size, image_size=64, seed=0, split="train", objects=(1, 2), chunk=500):
+def render_captions(size, img_size=64, seed=0, split="train", objects=(1, 2), chunk=500):
     """`size` ShapesWorld items (medium difficulty, `objects` per image), rendered once."""
-    world = ShapesWorld(size, image_size, seed, split, replace(DIFFICULTIES["medium"], objects=objects))
+    world = ShapesWorld(size, img_size, seed, split, replace(DIFFICULTIES["medium"], objects=objects))
     images, captions, objs = [], [], []
     for start in range(0, size, chunk):
         batch = world.batch(range(start, min(size, start + chunk)))

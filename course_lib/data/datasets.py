@@ -1,4 +1,4 @@
-"""One entry point for every data set: `get_dataset(name, split, image_size)`.
+"""One entry point for every data set: `get_dataset(name, split, img_size)`.
 
     get_dataset("shapes", "train", 64, size=10_000)     # ShapesWorld, generated (the default)
     get_dataset("cifar10", "val", 32, download=True)    # torchvision's CIFAR-10 (val = its test set)
@@ -49,14 +49,14 @@ def default_root():
     return Path(os.environ.get("COURSE_LIB_DATA", Path.home() / ".cache" / "course_lib" / "datasets"))
 
 
-def get_dataset(name="shapes", split="train", image_size=64, download=False, root=None, transform=None,
+def get_dataset(name="shapes", split="train", img_size=64, download=False, root=None, transform=None,
                 **options):
     """A map-style data set of dict items (see the module docstring).
 
     Args:
         name: one of DATASETS, or the path of an image folder.
         split: "train", "val" or "test" ("held_out" for shapes, "unlabeled" for stl10).
-        image_size: side S of the returned square images.
+        img_size: side S of the returned square images.
         download: fetch a missing real data set (never done unless asked).
         root: where the real data set is (default: `default_root()`); for "folder", the folder.
         transform: a torchvision v2 transform that replaces the default resize + centre crop; it is
@@ -66,22 +66,22 @@ def get_dataset(name="shapes", split="train", image_size=64, download=False, roo
     if name not in DATASETS and Path(str(name)).is_dir():
         name, root = "folder", name
     if name == "shapes":
-        return _shapes(split, image_size, transform, **options)
+        return _shapes(split, img_size, transform, **options)
     if name == "folder":
-        return ImageFolderDataset(root, split, image_size, transform)
+        return ImageFolderDataset(root, split, img_size, transform)
     if name in TORCHVISION_SPLITS:
-        return TorchvisionDataset(name, split, image_size, download, root, transform)
+        return TorchvisionDataset(name, split, img_size, download, root, transform)
     raise ValueError(f"Unknown data set {name!r}: choose one of {', '.join(DATASETS)} "
                      f"or give an image folder's path.")
 
 
-def get_datasets(name="shapes", image_size=64, **kwargs):
+def get_datasets(name="shapes", img_size=64, **kwargs):
     """(train, val): the two splits a training recipe needs."""
-    return get_dataset(name, "train", image_size, **kwargs), get_dataset(name, "val", image_size, **kwargs)
+    return get_dataset(name, "train", img_size, **kwargs), get_dataset(name, "val", img_size, **kwargs)
 
 
-def _shapes(split, image_size, transform, size=None, **options):
-    ds = ShapesWorld(size or SHAPES_SIZES.get(split, 2_000), image_size=image_size, split=split, **options)
+def _shapes(split, img_size, transform, size=None, **options):
+    ds = ShapesWorld(size or SHAPES_SIZES.get(split, 2_000), img_size=img_size, split=split, **options)
     return ds if transform is None else Transformed(ds, transform)
 
 
@@ -129,11 +129,11 @@ class TorchvisionDataset(Dataset):
     Pets' trimaps (1 pet, 2 background, 3 border) become foreground = pet or border.
     """
 
-    def __init__(self, name, split, image_size, download=False, root=None, transform=None):
+    def __init__(self, name, split, img_size, download=False, root=None, transform=None):
         splits = TORCHVISION_SPLITS[name]
         if split not in splits:
             raise ValueError(f"{PRETTY[name]} has no split {split!r}: choose one of {', '.join(splits)}.")
-        self.name, self.view = name, transform or eval_transform(image_size)
+        self.name, self.view = name, transform or eval_transform(img_size)
         root = Path(root) if root is not None else default_root()
         try:
             self.base = _open_torchvision(name, splits[split], root, download)
@@ -178,7 +178,7 @@ class ImageFolderDataset(Dataset):
     sub-folders they are the splits; otherwise every 10th image (sorted by path) is "val"/"test".
     """
 
-    def __init__(self, root, split="train", image_size=64, transform=None):
+    def __init__(self, root, split="train", img_size=64, transform=None):
         if root is None or not Path(root).is_dir():
             raise DatasetError(f"Image folder {root} does not exist: "
                                f"pass root= (or the name) as a folder of images.")
@@ -196,7 +196,7 @@ class ImageFolderDataset(Dataset):
                                f"{split!r} in {root}: add some, or point root= at another folder.")
         self.classes = sorted({f.parent.relative_to(root).parts[0] for f in files if f.parent != root})
         self.files, self.root = files, root
-        self.view = transform or eval_transform(image_size)
+        self.view = transform or eval_transform(img_size)
 
     def __len__(self):
         return len(self.files)

@@ -29,30 +29,30 @@ class ProbeData:
     diagnostics: dict = field(default_factory=dict)
 
 
-def clean_images(size, image_size, split, seed=0):
+def clean_images(size, img_size, split, seed=0):
     """Un-augmented ShapesWorld images (size, 3, S, S) in [0, 1] and labels (size,)."""
     from course_lib.data.rendered import render_shapes
 
-    data = render_shapes(size, image_size, seed, split)  # uint8, cached per process
+    data = render_shapes(size, img_size, seed, split)  # uint8, cached per process
     return data.images.float() / 255, data.labels
 
 
 @lru_cache(maxsize=8)
-def main_object_colors(size, image_size, split, seed=0):
+def main_object_colors(size, img_size, split, seed=0):
     """(size,) index into ShapesWorld.COLORS of each image's largest object (not the label)."""
     from course_lib.data.shapes import ShapesWorld
 
-    world = ShapesWorld(size, image_size=image_size, seed=seed, split=split)
+    world = ShapesWorld(size, img_size=img_size, seed=seed, split=split)
     colors = [world.render(i)[1][0]["color"] for i in range(size)]  # objects come largest first
     return torch.tensor([ShapesWorld.COLORS.index(c) for c in colors])
 
 
-def shapes_probe_data(probe_size, val_size, image_size, seed=0):
+def shapes_probe_data(probe_size, val_size, img_size, seed=0):
     """ShapesWorld's probe sets: `probe_size` training images to fit on, `val_size` of the val and
     of the test split to score on, and the colour of each image's largest object as a diagnostic."""
-    colors = (main_object_colors(probe_size, image_size, "train", seed),
-              main_object_colors(val_size, image_size, "val", seed))
-    return ProbeData(fit=clean_images(probe_size, image_size, "train", seed),
-                     val=clean_images(val_size, image_size, "val", seed),
-                     test=clean_images(val_size, image_size, "test", seed),
+    colors = (main_object_colors(probe_size, img_size, "train", seed),
+              main_object_colors(val_size, img_size, "val", seed))
+    return ProbeData(fit=clean_images(probe_size, img_size, "train", seed),
+                     val=clean_images(val_size, img_size, "val", seed),
+                     test=clean_images(val_size, img_size, "test", seed),
                      diagnostics={"color": colors})

@@ -40,11 +40,11 @@ class RenderedShapes(Dataset):
 
 
 @lru_cache(maxsize=8)
-def render_shapes(size, image_size=64, seed=0, split="train", difficulty="medium", chunk=250):
+def render_shapes(size, img_size=64, seed=0, split="train", difficulty="medium", chunk=250):
     """Render `size` ShapesWorld items once (cached per process) into a RenderedShapes."""
     from course_lib.data.shapes import ShapesWorld
 
-    world = ShapesWorld(size, image_size=image_size, seed=seed, split=split, difficulty=difficulty)
+    world = ShapesWorld(size, img_size=img_size, seed=seed, split=split, difficulty=difficulty)
     images, labels = [], []
     for start in range(0, size, chunk):
         batch = world.batch(range(start, min(size, start + chunk)))
@@ -54,11 +54,11 @@ def render_shapes(size, image_size=64, seed=0, split="train", difficulty="medium
 
 
 @lru_cache(maxsize=4)
-def render_dataset(name, split, image_size, download=False, root=""):
+def render_dataset(name, split, img_size, download=False, root=""):
     """A real data set (`course_lib.data.get_dataset`) loaded once into a RenderedShapes, with classes."""
     from course_lib.data.datasets import get_dataset
 
-    data = get_dataset(name, split, image_size, download=download, root=root or None)
+    data = get_dataset(name, split, img_size, download=download, root=root or None)
     loader = torch.utils.data.DataLoader(data, batch_size=256)
     images, labels = [], []
     for batch in loader:
@@ -85,13 +85,13 @@ def normalize(images_uint8):
 
 
 @lru_cache(maxsize=4)
-def held_out_shapes(n, image_size=64, seed=0, split="test", difficulty="medium", start=0):
+def held_out_shapes(n, img_size=64, seed=0, split="test", difficulty="medium", start=0):
     """ShapesWorld items start … start+n-1 of a split, with their foregrounds (DINO's evaluation).
 
     Returns images (n, 3, H, W) float in [0, 1], foregrounds (n, H, W) bool, labels (n,); cached.
     """
     from course_lib.data.shapes import ShapesWorld
 
-    world = ShapesWorld(start + n, image_size=image_size, seed=seed, split=split, difficulty=difficulty)
+    world = ShapesWorld(start + n, img_size=img_size, seed=seed, split=split, difficulty=difficulty)
     batch = world.batch(range(start, start + n))
     return batch["image"], batch["foreground"], batch["label"]

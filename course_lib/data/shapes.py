@@ -85,7 +85,7 @@ class ShapesWorld(Dataset):
 
     Args:
         size: number of items, `len(ds)`.
-        image_size: side H = W in pixels; object sizes scale with it (defined at 64 px).
+        img_size: side H = W in pixels; object sizes scale with it (defined at 64 px).
         seed: the world's seed; item i of a split is a pure function of (seed, split, i).
         split: "train", "val", "test", or "held_out" (every object is a HELD_OUT composition;
             "train" never draws those).
@@ -105,7 +105,7 @@ class ShapesWorld(Dataset):
     SPLITS = SPLITS
     num_classes = len(SHAPE_TESTS)
 
-    def __init__(self, size, image_size=64, seed=0, split="train", difficulty="medium"):
+    def __init__(self, size, img_size=64, seed=0, split="train", difficulty="medium"):
         if split not in SPLITS:
             raise ValueError(f"Unknown split {split!r}: choose one of {', '.join(SPLITS)}.")
         if isinstance(difficulty, str):
@@ -113,10 +113,10 @@ class ShapesWorld(Dataset):
                 choices = ", ".join(DIFFICULTIES)
                 raise ValueError(f"Unknown difficulty {difficulty!r}: choose one of {choices}.")
             difficulty = DIFFICULTIES[difficulty]
-        self.size, self.image_size, self.seed, self.split = int(size), int(image_size), seed, split
+        self.size, self.img_size, self.seed, self.split = int(size), int(img_size), seed, split
         self.difficulty = difficulty
-        self.scale = self.image_size / 64.0
-        n = self.image_size
+        self.scale = self.img_size / 64.0
+        n = self.img_size
         self._grid = np.arange(n, dtype=np.float32) + 0.5  # pixel centres
         self._upsample = interpolation_matrix(n, 5)  # smooth noise: 5 x 5 control points
         self._colors = allowed_colors(split, self.SHAPES, self.COLORS)
@@ -175,7 +175,7 @@ class ShapesWorld(Dataset):
         for _ in range(rng.integers(0, self.difficulty.strokes + 1)):
             self._draw_stroke(image, rng)
         objects = self._place_objects(rng)
-        covered = np.zeros((self.image_size,) * 2, bool)
+        covered = np.zeros((self.img_size,) * 2, bool)
         for obj in objects:
             self._draw_object(image, obj, rng)
         for obj in reversed(objects):  # the last drawn is on top: earlier masks lose what it covers
@@ -190,7 +190,7 @@ class ShapesWorld(Dataset):
 
     def _background(self, rng):
         """Grey with a small tint, smooth low-amplitude noise and fine grain: (3, H, W) float32."""
-        d, n = self.difficulty, self.image_size
+        d, n = self.difficulty, self.img_size
         level = 0.5 + rng.uniform(-0.08, 0.08) + rng.uniform(-d.tint, d.tint, size=(3, 1, 1))
         control = rng.standard_normal((3, 5, 5), dtype=np.float32) * d.noise  # (3, 5, 5)
         smooth = self._upsample @ control @ self._upsample.T  # (3, H, W)
@@ -199,7 +199,7 @@ class ShapesWorld(Dataset):
 
     def _draw_stroke(self, image, rng):
         """A faint straight line of random colour, about 1.5 px wide (at 64 px)."""
-        n = self.image_size
+        n = self.img_size
         p0, p1 = rng.uniform(0, n, size=2), rng.uniform(0, n, size=2)
         color = np.asarray(COLOR_RGB[self.COLORS[rng.integers(len(self.COLORS))]], np.float32)
         blend_line(image, self._grid, p0, p1, 0.75 * self.scale, color, self.difficulty.stroke_alpha)
@@ -234,7 +234,7 @@ class ShapesWorld(Dataset):
 
     def _sample_position(self, rng, size, objects, tries=48):
         """A centre (x, y) keeping the object inside the image and away from the others' centres."""
-        n, d = self.image_size, self.difficulty
+        n, d = self.img_size, self.difficulty
         candidates = rng.uniform(size / 2, n - size / 2, size=(tries, 2))  # (tries, 2)
         if not objects:
             return candidates[0]
@@ -252,7 +252,7 @@ class ShapesWorld(Dataset):
 
     def _draw_object(self, image, obj, rng):
         """Paint one object into `image` (in place) and store its full mask in obj["mask"]."""
-        n = self.image_size
+        n = self.img_size
         (rows, cols), x, y = local_frame(self._grid, obj["position"], obj["size"], obj["rotation"])
         inside = SHAPE_TESTS[obj["shape"]](x, y)  # (h, w) bool
         base = np.asarray(COLOR_RGB[obj["color"]], np.float32) + rng.normal(0, 0.03, 3).astype(np.float32)
@@ -265,7 +265,7 @@ class ShapesWorld(Dataset):
     # ------------------------------------------------------------------ items
 
     def _foreground(self, objects):
-        fg = np.zeros((self.image_size,) * 2, bool)
+        fg = np.zeros((self.img_size,) * 2, bool)
         for o in objects:
             fg |= o["mask"]
         return fg

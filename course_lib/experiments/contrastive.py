@@ -118,7 +118,7 @@ def run_arm(recipe_name, options, common):
 def baselines(common):
     """Random init and supervised training of the same encoder, scored the same way."""
     cfg = ContrastiveTrainConfig(**common)
-    probe = shapes_probe_data(cfg.probe_size, cfg.val_size, cfg.image_size, cfg.data_seed)
+    probe = shapes_probe_data(cfg.probe_size, cfg.val_size, cfg.img_size, cfg.data_seed)
     torch.manual_seed(cfg.seed)
     random_init = simclr_resnet(width=cfg.width, depth=cfg.depth, stem_stride=cfg.stem_stride)
     metrics = probe_metrics(random_init, probe)
@@ -132,7 +132,7 @@ def supervised_arm(cfg, probe):
     """The `supervised-resnet` recipe on the same encoder, images and epochs; probed like SimCLR."""
     recipe = get_recipe("supervised-resnet")
     options = dict(width=cfg.width, blocks=cfg.depth, stem_stride=cfg.stem_stride, train_size=cfg.train_size,
-                   image_size=cfg.image_size, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                   img_size=cfg.img_size, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
                    device=cfg.device, threads=cfg.threads, eval_every=1_000_000)
     with tempfile.TemporaryDirectory(prefix="contrastive-") as out:
         sup_cfg = recipe.make_config(**options, out=out, progress=False)
@@ -204,7 +204,7 @@ def annotate_card(name="simclr-resnet-shapes"):
         keep = {k: v for k, v in row.items() if k.endswith("top1") or k in ("command", "seconds")}
         compared[f"{row['arm']} (same encoder)"] = keep
     if "supervised-resnet-shapes" in list_pretrained("bundled"):
-        probe = shapes_probe_data(cfg["probe_size"], cfg["val_size"], cfg["image_size"], cfg["data_seed"])
+        probe = shapes_probe_data(cfg["probe_size"], cfg["val_size"], cfg["img_size"], cfg["data_seed"])
         metrics = probe_metrics(load_pretrained("supervised-resnet-shapes"), probe)
         compared["supervised-resnet-shapes (bundled)"] = {k: round(v, 4) for k, v in metrics.items()}
     info["baselines"] = compared

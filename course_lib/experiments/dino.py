@@ -70,7 +70,7 @@ def attribute_values():
 
 def main_object_attributes(n, seed=0, split="train", start=0):
     """Images (n, 3, 64, 64) and {attribute: labels (n,)}: the largest object's shape, colour, pattern."""
-    world = ShapesWorld(start + n, image_size=64, seed=seed, split=split)
+    world = ShapesWorld(start + n, img_size=64, seed=seed, split=split)
     batch = world.batch(range(start, start + n))
     labels = {}
     for attribute, names in attribute_values().items():

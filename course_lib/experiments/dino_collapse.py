@@ -151,7 +151,7 @@ def main(argv=None):
     parser.add_argument("--out", default="data/results/dino_collapse.json", help="and the .png beside it")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    images = ShapesWorld(512, image_size=32, seed=0, split="train").batch(range(512))["image"]
+    images = ShapesWorld(512, img_size=32, seed=0, split="train").batch(range(512))["image"]
     start = time.time()
     runs = collapse_experiment(images, steps=args.steps, crop_size=32, batch_size=32)
     seconds = time.time() - start

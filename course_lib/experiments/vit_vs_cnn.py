@@ -34,10 +34,10 @@ MODELS = {
 }
 
 
-def model_cost(recipe_name, options, image_size):
+def model_cost(recipe_name, options, img_size):
     recipe = get_recipe(recipe_name)
-    model = recipe.build_model(recipe.make_config(**options, image_size=image_size)).eval()
-    x = torch.zeros(1, 3, image_size, image_size)
+    model = recipe.build_model(recipe.make_config(**options, img_size=img_size)).eval()
+    x = torch.zeros(1, 3, img_size, img_size)
     return {"params": count_params(model), "multiply_adds": count_flops(model, x)}
 
 

@@ -28,7 +28,7 @@ A method module registers its recipes with a decorator, in its own file:
             ...
         def card(self, model, cfg):        # what a bundled checkpoint is: factory + kwargs + input
             return {"model": {"factory": "course_lib.vit:vit_tiny", "kwargs": {...}},
-                    "input": {"image_size": 64, "mean": [...], "std": [...]}}
+                    "input": {"img_size": 64, "mean": [...], "std": [...]}}
         def export(self, model):           # optional: the module whose weights are bundled
             return model.student.backbone  #   (default: the whole model)
 

@@ -56,7 +56,7 @@ def load_model(choice):
         if name in list_pretrained("bundled"):
             try:
                 info = card(name)["input"]
-                return load_pretrained(name), info["image_size"], (info["mean"], info["std"]), None
+                return load_pretrained(name), info["img_size"], (info["mean"], info["std"]), None
             except CheckpointError as err:
                 note = f"{err} Showing a random-init ViT of the same shape instead."
         else:

@@ -33,7 +33,7 @@ def load_encoder(choice):
     names = ENCODERS[choice]
     if names is None:
         torch.manual_seed(0)
-        return simclr_resnet().eval(), {"image_size": 64, "mean": SHAPES_MEAN, "std": SHAPES_STD}
+        return simclr_resnet().eval(), {"img_size": 64, "mean": SHAPES_MEAN, "std": SHAPES_STD}
     bundled = [n for n in names if n in list_pretrained("bundled")]
     if not bundled:
         raise CheckpointError(
@@ -51,7 +51,7 @@ def embedding(choice, n):
     from course_lib.viz.contrastive import pca_2d
 
     model, preprocessing = load_encoder(choice)
-    images, items = sample_images(n, preprocessing["image_size"])
+    images, items = sample_images(n, preprocessing["img_size"])
     h = embed(model, images, preprocessing["mean"], preprocessing["std"])  # (n, F)
     labels = torch.tensor([it["label"] for it in items])
     main_colors = [max(it["objects"], key=lambda o: o["area"])["color"] for it in items]
@@ -108,7 +108,7 @@ def embedding_panel():
         fig = embedding_scatter(coords, labels, ShapesWorld.SHAPES, title=f"{choice}: principal axes of h",
                                 hover=captions, highlight=[query, *idx.tolist()])
     st.plotly_chart(fig, key="scatter", on_select=select_point, selection_mode="points")
-    images, _ = sample_images(n, load_encoder(choice)[1]["image_size"])
+    images, _ = sample_images(n, load_encoder(choice)[1]["img_size"])
     st.caption(f"Query #{query}: {captions[query]}. Its {NEIGHBOURS} nearest neighbours (cosine of h):")
     st.image([to_numpy_image(images[query])] + [to_numpy_image(images[i]) for i in idx.tolist()],
              caption=["query"] + [f"#{i} · {s:.2f}" for i, s in zip(idx.tolist(), sims.tolist())], width=88)

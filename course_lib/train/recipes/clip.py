@@ -26,7 +26,7 @@ class CLIPTrainConfig(TrainConfig):
     train_size: int = 40000
     eval_size: int = 720  # single-object test images (and half as many never-seen compositions)
     retrieval_size: int = 1000  # test pairs of 1-2 objects, in galleries of 100
-    image_size: int = 64
+    img_size: int = 64
     data_seed: int = 0
     translate: int = 4
     patch_size: int = 8
@@ -51,7 +51,7 @@ class CLIPRecipe(Recipe):
 
     def model_kwargs(self, cfg):
         tok = shapes_tokenizer()
-        kwargs = dict(img_size=cfg.image_size, patch_size=cfg.patch_size, vision_width=cfg.vision_width,
+        kwargs = dict(img_size=cfg.img_size, patch_size=cfg.patch_size, vision_width=cfg.vision_width,
                       vision_layers=cfg.vision_layers, vision_heads=cfg.vision_width // 32,
                       text_width=cfg.text_width, text_layers=cfg.text_layers, text_heads=cfg.text_width // 32,
                       embed_dim=cfg.embed_dim, vocab_size=tok.vocab_size, context_length=tok.context_length)
@@ -62,12 +62,12 @@ class CLIPRecipe(Recipe):
         return clip_shapes_tiny(**self.model_kwargs(cfg))
 
     def build_data(self, cfg):
-        train = render_captions(cfg.train_size, cfg.image_size, cfg.data_seed, "train")
+        train = render_captions(cfg.train_size, cfg.img_size, cfg.data_seed, "train")
         return train, {
-            "test": render_captions(cfg.eval_size, cfg.image_size, cfg.data_seed, "test", (1, 1)),
-            "held_out": render_captions(cfg.eval_size // 2, cfg.image_size, cfg.data_seed, "held_out",
+            "test": render_captions(cfg.eval_size, cfg.img_size, cfg.data_seed, "test", (1, 1)),
+            "held_out": render_captions(cfg.eval_size // 2, cfg.img_size, cfg.data_seed, "held_out",
                                         (1, 1)),
-            "retrieval": render_captions(cfg.retrieval_size, cfg.image_size, cfg.data_seed + 1, "test"),
+            "retrieval": render_captions(cfg.retrieval_size, cfg.img_size, cfg.data_seed + 1, "test"),
         }
 
     def build_optimizer(self, model, cfg):
@@ -96,7 +96,7 @@ class CLIPRecipe(Recipe):
         tok = shapes_tokenizer()
         return {
             "model": {"factory": "course_lib.clip:clip_shapes_tiny", "kwargs": self.model_kwargs(cfg)},
-            "input": {"image_size": cfg.image_size, "mean": list(OPENAI_MEAN), "std": list(OPENAI_STD),
+            "input": {"img_size": cfg.img_size, "mean": list(OPENAI_MEAN), "std": list(OPENAI_STD),
                       "data": f"ShapesWorld(seed={cfg.data_seed}, difficulty='medium') captions"},
             "tokenizer": {"kind": "word", "words": tok.words, "context_length": tok.context_length},
             "prompts": {k: list(v) for k, v in PROMPTS.items()},

@@ -93,7 +93,7 @@ class DINOTrainConfig(TrainConfig):
     # data
     train_size: int = 20000
     val_size: int = 500  # ShapesWorld "test" images for k-NN and attention Jaccard
-    image_size: int = 64
+    img_size: int = 64
     data_seed: int = 0
     difficulty: str = "medium"
     knn_train_size: int = 2000
@@ -137,12 +137,12 @@ class DINORecipe(Recipe):
         return build_dino_model(cfg)
 
     def build_data(self, cfg):
-        train = render_shapes(cfg.train_size, cfg.image_size, cfg.data_seed, "train", cfg.difficulty)
+        train = render_shapes(cfg.train_size, cfg.img_size, cfg.data_seed, "train", cfg.difficulty)
         if cfg.augment == "multicrop":
             train = MultiCropShapes(train, multicrop_of(cfg))
         elif cfg.augment != "batch":
             raise TrainError(f"Unknown --augment {cfg.augment!r}: choose 'batch' or 'multicrop'.")
-        return train, render_shapes(cfg.val_size, cfg.image_size, cfg.data_seed, "test", cfg.difficulty)
+        return train, render_shapes(cfg.val_size, cfg.img_size, cfg.data_seed, "test", cfg.difficulty)
 
     def training_step(self, model, batch, ctx):
         if "crops" in batch:  # --augment multicrop: drawn per image by the data loader
@@ -163,7 +163,7 @@ class DINORecipe(Recipe):
         return {
             "model": {"factory": "course_lib.vit:vit_tiny", "kwargs": backbone_kwargs(cfg)},
             "input": {
-                "image_size": cfg.image_size,
+                "img_size": cfg.img_size,
                 "mean": list(SHAPES_MEAN),
                 "std": list(SHAPES_STD),
                 "data": f"ShapesWorld(seed={cfg.data_seed}, difficulty={cfg.difficulty!r})",
@@ -179,7 +179,7 @@ def backbone_kwargs(cfg):
     """`vit_tiny` keyword arguments of the recipe's backbone (what the card records)."""
     kwargs = {
         "patch_size": cfg.patch_size,
-        "img_size": cfg.image_size,
+        "img_size": cfg.img_size,
         "embed_dim": cfg.embed_dim,
         "depth": cfg.depth,
         "num_heads": cfg.num_heads,
@@ -214,10 +214,10 @@ def build_dino_model(cfg):
 
 # -- the views ----------------------------------------------------------------------------------
 def multicrop_of(cfg):
-    """The recipe's multi-crop: 2 global crops of `image_size`, `n_local` local ones of `local_size`."""
+    """The recipe's multi-crop: 2 global crops of `img_size`, `n_local` local ones of `local_size`."""
     global_scale = (cfg.global_scale_min, 1.0)
     local_scale = (cfg.local_scale_min, cfg.global_scale_min)  # local crops: smaller parts
-    return MultiCrop(cfg.image_size, cfg.local_size, cfg.n_local, global_scale, local_scale)
+    return MultiCrop(cfg.img_size, cfg.local_size, cfg.n_local, global_scale, local_scale)
 
 
 class MultiCropShapes(torch.utils.data.Dataset):
@@ -237,7 +237,7 @@ class MultiCropShapes(torch.utils.data.Dataset):
 # -- evaluation during and after training ---------------------------------------------------------
 def evaluate_backbone(backbone, cfg, device):
     """k-NN shape accuracy (train → test features) and attention Jaccard on held-out ShapesWorld."""
-    shapes = (cfg.image_size, cfg.data_seed)
+    shapes = (cfg.img_size, cfg.data_seed)
     train_x, _, train_y = held_out_shapes(cfg.knn_train_size, *shapes, "train", cfg.difficulty)
     test_x, test_fg, test_y = held_out_shapes(cfg.val_size, *shapes, "test", cfg.difficulty)
     train_f = embed(backbone, train_x, device=device)  # (n_train, D) [CLS] features, on the CPU

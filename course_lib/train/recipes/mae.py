@@ -63,7 +63,7 @@ class MAETrainConfig(TrainConfig):
     train_size: int = 20000
     probe_train: int = 2000  # labelled images the linear probe is fitted on (train split)
     probe_test: int = 1000  # held-out images ("test" split) for the probe and the masked MSE
-    image_size: int = 64
+    img_size: int = 64
     data_seed: int = 0
     difficulty: str = "medium"
     epochs: float = 20.0
@@ -96,7 +96,7 @@ class MAERecipe(Recipe):
     Config = MAETrainConfig
 
     def model_kwargs(self, cfg):
-        return {"img_size": cfg.image_size, "norm_pix_loss": cfg.norm_pix_loss}
+        return {"img_size": cfg.img_size, "norm_pix_loss": cfg.norm_pix_loss}
 
     def build_model(self, cfg):
         if cfg.augment not in AUGMENTATIONS or cfg.loss_on not in ("masked", "all"):
@@ -107,10 +107,10 @@ class MAERecipe(Recipe):
         """(training images, probe sets): the probe is fitted on train images, scored on the test split."""
 
         def render(size, split):
-            data = render_shapes(size, cfg.image_size, cfg.data_seed, split, cfg.difficulty)  # uint8
+            data = render_shapes(size, cfg.img_size, cfg.data_seed, split, cfg.difficulty)  # uint8
             return data.images, data.labels
 
-        train = render_shapes(cfg.train_size, cfg.image_size, cfg.data_seed, "train", cfg.difficulty)
+        train = render_shapes(cfg.train_size, cfg.img_size, cfg.data_seed, "train", cfg.difficulty)
         return train, ProbeData(fit=render(cfg.probe_train, "train"), val=render(cfg.probe_test, "test"))
 
     def training_step(self, model, batch, ctx):
@@ -137,5 +137,5 @@ class MAERecipe(Recipe):
     def card(self, model, cfg):
         factory = f"course_lib.mae:mae_vit_{cfg.preset}"
         return {"model": {"factory": factory, "kwargs": self.model_kwargs(cfg)},
-                "input": {"image_size": cfg.image_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
+                "input": {"img_size": cfg.img_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
                           "data": f"ShapesWorld(seed={cfg.data_seed}, difficulty={cfg.difficulty!r})"}}

@@ -30,7 +30,7 @@ class ContrastiveTrainConfig(TrainConfig):
     depth: int = 1
     stem_stride: int = 4
     patch_size: int = 8
-    image_size: int = 64
+    img_size: int = 64
     proj_dim: int = 128
     temperature: float = 0.5
     margin: float = 0.2
@@ -58,7 +58,7 @@ class SimCLRRecipe(Recipe):
     loss_name = "nt_xent"
 
     def model_kwargs(self, cfg):
-        return dict(encoder=cfg.encoder, img_size=cfg.image_size, width=cfg.width, depth=cfg.depth,
+        return dict(encoder=cfg.encoder, img_size=cfg.img_size, width=cfg.width, depth=cfg.depth,
                     stem_stride=cfg.stem_stride, patch_size=cfg.patch_size, proj_dim=cfg.proj_dim,
                     loss=self.loss_name, temperature=cfg.temperature, margin=cfg.margin)
 
@@ -66,15 +66,15 @@ class SimCLRRecipe(Recipe):
         return SimCLR(SimCLRConfig(**self.model_kwargs(cfg)))
 
     def build_data(self, cfg):
-        train = render_shapes(cfg.train_size, cfg.image_size, cfg.data_seed, "train")  # uint8 images
-        return train, shapes_probe_data(cfg.probe_size, cfg.val_size, cfg.image_size, cfg.data_seed)
+        train = render_shapes(cfg.train_size, cfg.img_size, cfg.data_seed, "train")  # uint8 images
+        return train, shapes_probe_data(cfg.probe_size, cfg.val_size, cfg.img_size, cfg.data_seed)
 
     def training_step(self, model, batch, ctx):
         cfg = ctx.cfg
         images = batch["image"].float() / 255  # (B, 3, S, S) in [0, 1]
         B = images.shape[0]
         hue = None if cfg.hue < 0 else cfg.hue
-        two_views = TwoViews(cfg.image_size, cfg.crop, cfg.color, strength=cfg.color_strength, hue=hue)
+        two_views = TwoViews(cfg.img_size, cfg.crop, cfg.color, strength=cfg.color_strength, hue=hue)
         view_a, view_b = two_views(images)  # (B, 3, S, S) each
         x = standardize(torch.cat([view_a, view_b]))  # (2B, 3, S, S)
         z = model(x, project=True)  # (2B, proj_dim); one pass, through the DDP wrapper
@@ -87,7 +87,7 @@ class SimCLRRecipe(Recipe):
     def card(self, model, cfg):
         kwargs = {k: v for k, v in self.model_kwargs(cfg).items() if k != "encoder"}
         return {"model": {"factory": f"course_lib.simclr:simclr_{cfg.encoder}", "kwargs": kwargs},
-                "input": {"image_size": cfg.image_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
+                "input": {"img_size": cfg.img_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
                           "data": f"ShapesWorld(seed={cfg.data_seed})"},
                 "representation": "h = f(x): SimCLR.forward; the projection head g is kept but unused"}
 

@@ -77,7 +77,7 @@ class SupervisedTrainConfig(TrainConfig):
     download: bool = False
     train_size: int = 20000
     val_size: int = 2000  # evaluated on ShapesWorld's "test" split (never used for choices)
-    image_size: int = 64
+    img_size: int = 64
     data_seed: int = 0
     difficulty: str = "medium"
     label_smoothing: float = 0.1
@@ -95,17 +95,17 @@ class SupervisedRecipe(Recipe):
     def build_data(self, cfg):
         if cfg.data != "shapes":
             _check_data_name(cfg.data)
-            train = render_dataset(cfg.data, "train", cfg.image_size, cfg.download, cfg.data_root)
-            return train, render_dataset(cfg.data, "test", cfg.image_size, cfg.download, cfg.data_root)
-        train = render_shapes(cfg.train_size, cfg.image_size, cfg.data_seed, "train", cfg.difficulty)
-        test = render_shapes(cfg.val_size, cfg.image_size, cfg.data_seed, "test", cfg.difficulty)
+            train = render_dataset(cfg.data, "train", cfg.img_size, cfg.download, cfg.data_root)
+            return train, render_dataset(cfg.data, "test", cfg.img_size, cfg.download, cfg.data_root)
+        train = render_shapes(cfg.train_size, cfg.img_size, cfg.data_seed, "train", cfg.difficulty)
+        test = render_shapes(cfg.val_size, cfg.img_size, cfg.data_seed, "test", cfg.difficulty)
         return train, test
 
     def classes(self, cfg):
         if cfg.data == "shapes":
             return list(_shape_names())
         _check_data_name(cfg.data)
-        return render_dataset(cfg.data, "train", cfg.image_size, cfg.download, cfg.data_root).classes
+        return render_dataset(cfg.data, "train", cfg.img_size, cfg.download, cfg.data_root).classes
 
     def training_step(self, model, batch, ctx):
         cfg = ctx.cfg
@@ -126,7 +126,7 @@ class SupervisedRecipe(Recipe):
         return {"test_accuracy": correct / len(val), "test_loss": loss / len(val)}
 
     def input_card(self, cfg):
-        return {"image_size": cfg.image_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
+        return {"img_size": cfg.img_size, "mean": list(SHAPES_MEAN), "std": list(SHAPES_STD),
                 "data": (f"ShapesWorld(seed={cfg.data_seed}, difficulty={cfg.difficulty!r})"
                          if cfg.data == "shapes" else cfg.data),
                 "labels": self.classes(cfg)}
@@ -204,7 +204,7 @@ class SupervisedViT(SupervisedRecipe):
     Config = SupervisedViTTrainConfig
 
     def model_kwargs(self, cfg):
-        return {"patch_size": cfg.patch_size, "img_size": cfg.image_size, "embed_dim": cfg.embed_dim,
+        return {"patch_size": cfg.patch_size, "img_size": cfg.img_size, "embed_dim": cfg.embed_dim,
                 "depth": cfg.depth, "num_heads": cfg.num_heads, "num_classes": len(self.classes(cfg))}
 
     def build_model(self, cfg):
@@ -250,7 +250,7 @@ class SupervisedSwin(SupervisedRecipe):
     Config = SupervisedSwinTrainConfig
 
     def model_kwargs(self, cfg):
-        return {"img_size": cfg.image_size, "patch_size": cfg.patch_size, "window_size": cfg.window_size,
+        return {"img_size": cfg.img_size, "patch_size": cfg.patch_size, "window_size": cfg.window_size,
                 "embed_dim": cfg.embed_dim, "depths": [2, 2, 2, 2], "num_heads": [2, 4, 8, 16],
                 "num_classes": len(self.classes(cfg))}
 
