@@ -96,6 +96,20 @@ def test_upload_bad_files_get_one_sentence():
         assert tensor is None and error.endswith(".") and "\n" not in error
 
 
+def test_phone_photo_is_drawn_reduced_and_true_to_the_original():
+    """A 48 MP JPEG (8064 × 6048, what phones take) is accepted and decoded reduced; the result is
+    the same picture as a full decode: left half red, right half blue."""
+    import common
+
+    half = np.zeros((6048, 4032, 3), dtype=np.uint8)
+    red, blue = half + np.array([220, 30, 30], np.uint8), half + np.array([30, 30, 220], np.uint8)
+    photo = np.concatenate([red, blue], axis=1)  # (6048, 8064, 3)
+    tensor, error = common.image_from_bytes(encode(Image.fromarray(photo), "JPEG"), 32)
+    assert error is None and tensor.shape == (3, 32, 32)
+    left, right = tensor[:, :, :12].mean(dim=(1, 2)), tensor[:, :, 20:].mean(dim=(1, 2))  # (3,) each
+    assert left[0] > 0.8 and left[2] < 0.2 and right[2] > 0.8 and right[0] < 0.2
+
+
 def test_upload_huge_image_is_refused(monkeypatch):
     import common
 

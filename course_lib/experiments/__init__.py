@@ -7,6 +7,7 @@
 | `dino-collapse` | `dino_collapse` | centering and sharpening: the three regimes of the slide |
 | `mae` | `mae` | MAE's ablations: masking ratio, target, loss on masked patches, augmentation |
 | `clip` | `clip` | CLIP on ShapesWorld: zero-shot, retrieval, relations, the pointing game |
+| `ssl-cues` | `ssl_cues` | what every bundled encoder's features know: shape, colour, pattern, size, ... |
 | `vit-vs-cnn` | `vit_vs_cnn` | "when is a ViT worth it?": accuracy against training-set size |
 
 Each module has a `main(argv)`; `python -m course_lib.experiments NAME --help` lists its options.
@@ -22,6 +23,7 @@ EXPERIMENTS = {
     "dino-collapse": "course_lib.experiments.dino_collapse",
     "mae": "course_lib.experiments.mae",
     "clip": "course_lib.experiments.clip",
+    "ssl-cues": "course_lib.experiments.ssl_cues",
     "vit-vs-cnn": "course_lib.experiments.vit_vs_cnn",
 }
 
