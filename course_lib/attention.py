@@ -21,8 +21,9 @@ def attention_weights(q, k, scale):
     Returns:
         (B, heads, N, M), each row a probability distribution over the M keys.
     """
-    scores = (q @ k.transpose(-2, -1)) * scale  # (B, heads, N, M)
-    return scores.softmax(dim=-1)
+    # the map of `explicit_attention` (the homework), with zero-width values: no second copy of
+    # the formula, and the product with v costs nothing
+    return explicit_attention(q, k, k[..., :0], scale)[1]
 
 
 def explicit_attention(q, k, v, scale, attn_drop=None):

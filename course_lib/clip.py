@@ -77,11 +77,13 @@ class MultiheadSelfAttention(nn.Module):
         B, N, C = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, N, 3C)
         q, k, v = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3×(B, h, N, d)
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, h, N, N)
-        if attn_mask is not None:
-            scores = scores + attn_mask
-        attn = scores.softmax(dim=-1)  # (B, h, N, N)
-        x = (attn @ v).transpose(1, 2).reshape(B, N, C)  # (B, N, h·d)
+        # PyTorch's kernel (the formula is the homework); the map: the same kernel on identity values
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
+        attn = None
+        if return_attention:
+            eye = torch.eye(N, dtype=q.dtype, device=q.device).expand(B, self.num_heads, N, N)
+            attn = F.scaled_dot_product_attention(q, k, eye, attn_mask=attn_mask)  # (B, h, N, N)
+        x = x.transpose(1, 2).reshape(B, N, C)  # (B, N, h·d)
         x = self.out_proj(x)
         return (x, attn) if return_attention else x
 

@@ -34,8 +34,8 @@ def image_from_bytes(data, size):
 
     if not data:
         return None, "The uploaded file is empty: choose a PNG or JPEG image."
-    Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS  # the app's limit replaces Pillow's default of 89 MP
     too_large = f"upload one under {MAX_UPLOAD_PIXELS // 1_000_000} megapixels."
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_UPLOAD_PIXELS  # ours, for this call
     try:
         with Image.open(io.BytesIO(data)) as img:  # reads the header only
             width, height = img.size
@@ -46,6 +46,8 @@ def image_from_bytes(data, size):
         return None, f"The image is too large to process here: {too_large}"
     except (UnidentifiedImageError, OSError, ValueError):
         return None, "The uploaded file is not an image this app can read: upload a PNG or JPEG."
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit  # Pillow's default again for everything else
     return pil_to_tensor(center_square(rgb).resize((size, size), Image.BICUBIC)), None
 
 

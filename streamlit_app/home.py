@@ -17,12 +17,13 @@ This app goes with the lecture's notebooks. Pick a page on the left:
 |---|---|
 | **Attention memory** | why pixels cannot be tokens: the size of the attention matrix, in bytes |
 | **Patches and positions** | an image cut into patches, the token sequence, positional-embedding similarity |
-| **Attention maps** | DINO's [CLS] attention heads, which outline objects without labels |
+| **Attention maps** | DINO's [CLS] attention, layer × head; click a patch: its attention, its neighbours |
 | **Swin windows** | windows, shifted windows, and why their cost grows linearly |
 | **MAE reconstructions** | mask 75% of an image and watch a masked autoencoder fill it in |
-| **Embedding space** | SimCLR embeddings in 2-D, nearest neighbours, augmented views |
+| **Embedding space** | every bundled encoder's embeddings in 2-D, what a k-NN on them knows |
 | **CLIP rankings** | zero-shot classification, "Ranked k out of N", text-to-image search |
 | **Spectrograms** | audio as an image: STFT, mel, patches, a transformer classifier |
+| **Feature maps** | patch features' first three principal components as RGB: DINO, MAE, ViT |
 
 Pages appear as their topics are built; the ones listed in the sidebar are the ones in this copy.
 """

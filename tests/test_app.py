@@ -110,6 +110,16 @@ def test_phone_photo_is_drawn_reduced_and_true_to_the_original():
     assert left[0] > 0.8 and left[2] < 0.2 and right[2] > 0.8 and right[0] < 0.2
 
 
+def test_upload_leaves_pillows_own_limit_as_it_was(monkeypatch):
+    import common
+
+    before = Image.MAX_IMAGE_PIXELS
+    monkeypatch.setattr(common, "MAX_UPLOAD_PIXELS", 100)
+    common.image_from_bytes(encode(Image.new("RGB", (20, 20))), 32)
+    common.image_from_bytes(b"not an image", 32)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
 def test_upload_huge_image_is_refused(monkeypatch):
     import common
 

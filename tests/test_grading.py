@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grading.exercises import BEGIN, EXERCISES, get_exercise
+from course_lib.grading.exercises import BEGIN, END, EXERCISES, get_exercise
 from course_lib.grading.grade import grade
 from course_lib.grading.release import make_release, strip_solutions
 
@@ -133,3 +133,68 @@ def test_hanging_and_test_deleting_submission_gets_complete_results(tmp_path):
     assert scores["attention_matrix_bytes"][0] == scores["attention_matrix_bytes"][1]
     assert any("timed out" in t["output"] for t in results["tests"] if t["tags"] == ["patchify"])
     assert (ROOT / "tests" / "homework" / "test_clip_loss.py").exists()  # the instructor's copy is safe
+
+
+# -- no solution in the release ------------------------------------------------------------------
+# Solution lines that only name the inputs (shape unpacking, aliases) and so also appear in other
+# code about the same tensors; every other line of every solution region must be absent.
+NAMING_ONLY = {"B, C, H, W = imgs.shape", "B, L, D = x.shape", "M = window_size", "p = patch_size",
+               "check_divisible(H, W, p)", "h, w = H // p, W // p", "return table"}
+
+
+def solution_lines():
+    """{stripped line: exercise file} of every line inside a solution region."""
+    lines = {}
+    for rel in sorted({e.file for e in EXERCISES}):
+        inside = False
+        for line in (ROOT / rel).read_text().splitlines():
+            marker = line.strip()
+            if marker in (BEGIN, END):
+                inside = marker == BEGIN
+            elif inside and marker and not marker.startswith("#"):
+                lines[marker.split("  # ")[0].strip()] = rel  # the code, without its comment
+    return lines
+
+
+@pytest.fixture(scope="module")
+def release_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student") / "release"
+    make_release(out)
+    return out
+
+
+def test_release_holds_no_solution_line_anywhere(release_dir):
+    lines = solution_lines()
+    assert len(lines) > 50 and NAMING_ONLY <= set(lines)
+    texts = {p.relative_to(release_dir).as_posix(): p.read_text(errors="ignore")
+             for p in release_dir.rglob("*") if p.is_file()}
+    leaks = sorted(f"{line!r} (from {rel}) in {name}" for line, rel in lines.items()
+                   if line not in NAMING_ONLY for name, text in texts.items() if line in text)
+    assert not leaks, "\n".join(leaks)
+    assert not any(name.startswith(("tests/instructor/", "tests/homework/hidden/")) for name in texts)
+
+
+def test_release_has_no_second_attention_formula(release_dir):
+    """attention_weights gives explicit_attention's map: in the release it is the exercise's stub."""
+    code = ("import torch\nfrom course_lib.attention import attention_weights\n"
+            "q = torch.randn(1, 2, 3, 4)\ntry:\n    attention_weights(q, q, 0.5)\n"
+            "except NotImplementedError as e:\n    print(e)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=release_dir, capture_output=True, text=True,
+                         env={"PYTHONPATH": str(release_dir), "PATH": "/usr/bin:/bin",
+                              "PYTHONDONTWRITEBYTECODE": "1"})
+    assert "Exercise 'attention' is not implemented yet" in run.stdout, run.stderr[-1000:]
+
+
+def test_release_copies_only_the_files_git_tracks(tmp_path, release_dir):
+    repo = tmp_path / "repo"
+    (repo / "course_lib").mkdir(parents=True)
+    (repo / "course_lib" / "tracked.py").write_text("X = 1\n")
+    (repo / "notes_untracked.txt").write_text("the instructor's answers\n")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "course_lib/tracked.py"], cwd=repo, check=True)
+    make_release(tmp_path / "out", root=repo)
+    assert (tmp_path / "out" / "course_lib" / "tracked.py").exists()
+    assert not (tmp_path / "out" / "notes_untracked.txt").exists()
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    shipped = {p.relative_to(release_dir).as_posix() for p in release_dir.rglob("*") if p.is_file()}
+    assert shipped <= set(tracked)  # this checkout's release: tracked files only

@@ -1,6 +1,7 @@
-"""SimCLR: shapes, "throw away g", the two views, a learning step, the recipes, the app page."""
+"""SimCLR: shapes, "throw away g", the two views, a learning step, the recipes.
 
-from pathlib import Path
+The "Embedding space" page is tested in test_embedding_page.py.
+"""
 
 import pytest
 import torch
@@ -185,36 +186,3 @@ def test_experiment_arm_labels():
     assert labels == ["crop only", "colour only", "crop + colour"]
     assert [arm_label(r, o) for r, o in EXPERIMENTS["losses"][1]] == ["triplet", "NT-Xent"]
 
-
-# ---- the "Embedding space" page -------------------------------------------------------------
-PAGE = str(Path(__file__).resolve().parents[1] / "streamlit_app" / "topics" / "06_embedding_space.py")
-
-
-def _page():
-    from streamlit.testing.v1 import AppTest
-
-    return AppTest.from_file(PAGE, default_timeout=60)
-
-
-def test_page_runs_with_every_encoder():
-    at = _page().run()
-    assert not at.exception
-    assert at.title[0].value == "Embedding space"
-    for choice in at.selectbox[0].options:
-        at.selectbox[0].select(choice).run()
-        assert not at.exception, choice
-        # either the embedding is shown, or one sentence says which checkpoint is missing
-        assert at.metric or (at.error and "checkpoint" in at.error[0].value)
-
-
-def test_page_query_and_views_controls():
-    at = _page().run()
-    at.selectbox[0].select("Random init (untrained ResNet)").run()
-    assert not at.exception and at.metric
-    at.number_input(key="query").set_value(5).run()
-    assert not at.exception
-    at.radio[0].set_value("colour of the largest object").run()
-    assert not at.exception and len(at.metric) == 2
-    at.checkbox[0].uncheck().run()
-    at.button[0].click().run()
-    assert not at.exception

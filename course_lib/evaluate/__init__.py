@@ -5,6 +5,7 @@
 | `probes` | `encoder_of`, `extract_features`, k-NN (`knn_accuracy`), the linear probe |
 | | `embed`, `probe_metrics`, `nearest_neighbours`: the same on images in memory (`ProbeData`) |
 | `attention_maps` | DINO's Jaccard rule (`attention_jaccard`), [CLS] maps, `attention_rollout` |
+| `features` | patch features of a ViT or MAE, and their first principal components as RGB |
 | `reconstruction` | MAE's `reconstruct` (visible patches pasted back), masked errors on fixed masks |
 | `clip` | CLIP's `zero_shot_classify` (prompt ensembles), `ranking_sentence`, `retrieval_recall`, text maps |
 | `clip_shapes` | the clip-shapes metrics on ShapesWorld, the relation probe, the pointing game |

@@ -7,6 +7,7 @@
 | `dino-collapse` | `dino_collapse` | centering and sharpening: the three regimes of the slide |
 | `mae` | `mae` | MAE's ablations: masking ratio, target, loss on masked patches, augmentation |
 | `clip` | `clip` | CLIP on ShapesWorld: zero-shot, retrieval, relations, the pointing game |
+| `feature-maps` | `feature_maps` | the Feature maps page's foreground-only PCA against the true masks |
 | `ssl-cues` | `ssl_cues` | what every bundled encoder's features know: shape, colour, pattern, size, ... |
 | `vit-vs-cnn` | `vit_vs_cnn` | "when is a ViT worth it?": accuracy against training-set size |
 
@@ -23,6 +24,7 @@ EXPERIMENTS = {
     "dino-collapse": "course_lib.experiments.dino_collapse",
     "mae": "course_lib.experiments.mae",
     "clip": "course_lib.experiments.clip",
+    "feature-maps": "course_lib.experiments.feature_maps",
     "ssl-cues": "course_lib.experiments.ssl_cues",
     "vit-vs-cnn": "course_lib.experiments.vit_vs_cnn",
 }

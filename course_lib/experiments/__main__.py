@@ -11,10 +11,11 @@ def main(argv=None):
         print(__doc__.strip(), "\nexperiments:", ", ".join(EXPERIMENTS))
         return 0
     try:
-        return run(argv[0], argv[1:])
+        run(argv[0], argv[1:])  # an experiment writes its files; its return value is for callers
     except ExperimentError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    return 0
 
 
 if __name__ == "__main__":

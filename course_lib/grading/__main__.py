@@ -33,7 +33,7 @@ def cmd_grade(args):
     results = grade(args.submission, names=args.exercises or None, per_test_timeout=args.timeout)
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    print(score_table(results))
+    print(score_table(results, show_hidden=args.show_hidden))
     print(f"results written to {args.results}")
     return 0
 
@@ -61,6 +61,8 @@ def main(argv=None):
     p.add_argument("--results", default="results.json")
     p.add_argument("--exercises", nargs="*", choices=names, metavar="EXERCISE")
     p.add_argument("--timeout", type=int, default=20, help="seconds per test")
+    p.add_argument("--show-hidden", action="store_true",
+                   help="print the hidden tests' points too (instructor's runs only, never on Gradescope)")
     p.set_defaults(func=cmd_grade)
     p = sub.add_parser("gradescope", help="build the autograder zip for Gradescope")
     p.add_argument("--out", default="autograder.zip")

@@ -35,12 +35,7 @@ def find_submitted(submission, rel_path):
 
 def build_sandbox(root, submission, dest):
     """Release of `root` (with hidden tests) in `dest`, with the submission's exercise files in it."""
-    make_release(dest, root=root, keep_hidden=True)
-    for rel in NOT_NEEDED:
-        target = Path(dest) / rel
-        if target.is_dir():
-            for p in sorted(target.rglob("*"), reverse=True):
-                p.unlink() if p.is_file() else p.rmdir()
+    make_release(dest, root=root, keep_hidden=True, skip=NOT_NEEDED)
     used = []
     if submission is not None:
         for rel in sorted({e.file for e in EXERCISES}):
@@ -103,7 +98,7 @@ def grade(submission, root=REPO, names=None, per_test_timeout=20):
                 expected[rec["nodeid"]] = rec
     tests = [gradescope_test(r) for r in expected.values()]
     return dict(score=sum(t["score"] for t in tests), execution_time=round(time.time() - start, 1),
-                tests=tests, visibility="visible", stdout_visibility="visible")
+                tests=tests, visibility="visible", stdout_visibility="hidden")
 
 
 def gradescope_test(rec):
@@ -115,14 +110,22 @@ def gradescope_test(rec):
                 tags=[rec["exercise"]])
 
 
-def score_table(results):
-    """Per-exercise score table, as printed by the grader."""
+def score_table(results, show_hidden=False):
+    """Per-exercise score table, as printed by the grader.
+
+    Only the public tests count unless `show_hidden` (the instructor's own runs): the grader's
+    output must not reveal a hidden test's points before the grades are published.
+    """
+    tests = [t for t in results["tests"] if show_hidden or t["visibility"] == "visible"]
     per = {}
-    for t in results["tests"]:
+    for t in tests:
         got, top = per.get(t["tags"][0], (0.0, 0.0))
         per[t["tags"][0]] = (got + t["score"], top + t["max_score"])
-    lines = [f"{'exercise':<26}{'score':>12}"]
-    lines += [f"{name:<26}{got:>7.1f} / {top:<4.1f}" for name, (got, top) in per.items()]
-    total = sum(t["max_score"] for t in results["tests"])
-    lines.append(f"{'total':<26}{results['score']:>7.1f} / {total:<4.1f}")
+    title = "all tests" if show_hidden else "public tests"
+    lines = [f"{'exercise':<26}{title:>15}"]
+    lines += [f"{name:<26}{got:>7.1f} / {top:<5.1f}" for name, (got, top) in per.items()]
+    got, top = sum(t["score"] for t in tests), sum(t["max_score"] for t in tests)
+    lines.append(f"{'total':<26}{got:>7.1f} / {top:<5.1f}")
+    if not show_hidden and len(tests) < len(results["tests"]):
+        lines.append("Hidden tests are graded too; their results are shown when the grades are published.")
     return "\n".join(lines)

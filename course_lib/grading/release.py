@@ -3,7 +3,8 @@
     python -m course_lib.grading release --out DIR
 
 Solution regions become `raise NotImplementedError("Exercise '<name>' ... Hint: ...")`, hidden
-tests and instructor-only files are left out, and notebook outputs are cleared.
+tests and instructor-only files are left out, and notebook outputs are cleared. In a git checkout
+only the files git tracks are copied: an instructor's untracked notes never reach the students.
 """
 
 import ast
@@ -18,17 +19,28 @@ from course_lib.grading.exercises import BEGIN, END, EXERCISES, stub_message
 SKIP_PARTS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "test-artifacts",
               ".ipynb_checkpoints", "runs", "student_release", "build"}
 # instructor-only: hidden tests and the mutants that prove the tests catch wrong answers
-INSTRUCTOR_ONLY = ("tests/homework/hidden", "tests/homework/mutants", "tests/test_grading.py")
+INSTRUCTOR_ONLY = ("tests/homework/hidden", "tests/homework/mutants", "tests/instructor/",
+                   "tests/test_grading.py", "tests/test_gradescope")
+
+
+def git_toplevel(root):
+    """The checkout `root` is the top of, or None (not a git checkout, or only a folder inside one)."""
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return top if Path(top).resolve() == Path(root).resolve() else None
 
 
 def repo_files(root):
-    """Files of the repo: git's list when it is a git checkout, else a walk without junk."""
+    """Files of the repo: the files git tracks in a checkout (never untracked ones), else a walk."""
     root = Path(root)
-    try:
-        out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, check=True,
-                             capture_output=True, text=True).stdout.split("\n")
+    if git_toplevel(root):
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True,
+                             capture_output=True, text=True).stdout.split("\0")
         files = [root / f for f in out if f]
-    except (OSError, subprocess.CalledProcessError):
+    else:  # an unpacked autograder or release: every file but junk
         files = [p for p in root.rglob("*") if p.is_file()]
     return [f for f in files if f.is_file() and not SKIP_PARTS & set(f.relative_to(root).parts)]
 
@@ -84,8 +96,12 @@ def clear_notebook(path):
     Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
-def make_release(out, root=None, keep_hidden=False):
-    """Write the student version of the repo at `root` into `out`; returns the exercises stubbed."""
+def make_release(out, root=None, keep_hidden=False, skip=()):
+    """Write the student version of the repo at `root` into `out`; returns the exercises stubbed.
+
+    `keep_hidden` keeps the instructor-only files (grading sandboxes, the autograder zip); `skip`
+    names folders to leave out as well.
+    """
     root = Path(root or Path(__file__).resolve().parents[2])
     out = Path(out)
     if out.resolve() == root.resolve():
@@ -96,6 +112,8 @@ def make_release(out, root=None, keep_hidden=False):
     for src in repo_files(root):
         rel = src.relative_to(root).as_posix()
         if not keep_hidden and rel.startswith(INSTRUCTOR_ONLY):
+            continue
+        if any(rel.startswith(f"{folder}/") for folder in skip):
             continue
         dst = out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)

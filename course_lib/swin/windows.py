@@ -9,6 +9,7 @@ puts −100 (exp(−100) ≈ 0 after the softmax) between tokens of different pa
 """
 
 import torch
+import torch.nn.functional as F
 
 
 def window_partition(x, window_size):
@@ -41,9 +42,10 @@ def window_reverse(windows, window_size, H, W):
     """
     M = window_size
     C = windows.shape[-1]
-    x = windows.view(-1, H // M, W // M, M, M, C)  # (B, H/M, W/M, M, M, C)
-    x = x.permute(0, 1, 3, 2, 4, 5)  # (B, H/M, M, W/M, M, C)
-    return x.reshape(-1, H, W, C)  # (B, H, W, C)
+    n = (H // M) * (W // M)  # windows per map, row-major: F.fold glues them (and spells out no
+    cols = windows.reshape(-1, n, M * M, C).transpose(1, 3).reshape(-1, C * M * M, n)  # partition)
+    x = F.fold(cols, (H, W), kernel_size=M, stride=M)  # (B, C, H, W)
+    return x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, C)
 
 
 def relative_position_index(window_size):

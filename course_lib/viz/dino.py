@@ -75,7 +75,7 @@ def attention_grid_figure(image, maps, layers=None, title="[CLS] attention per l
     layers = list(range(L)) if layers is None else layers
     fig = Figure(figsize=(1.6 * (heads + 2), 1.6 * len(layers)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(layers), heads + 2))
-    titles = ["image"] + [f"head {h}" for h in range(heads)] + ["mean"]
+    titles = ["image"] + [f"head {h + 1}" for h in range(heads)] + ["mean"]  # 1-based, as in the app
     for row, layer in enumerate(layers):
         panels = [to_rgb_array(image)] + [heat_overlay(image, maps[layer, h]) for h in range(heads)]
         panels.append(heat_overlay(image, maps[layer].mean(0)))
@@ -85,7 +85,7 @@ def attention_grid_figure(image, maps, layers=None, title="[CLS] attention per l
             ax.set_xticks([]), ax.set_yticks([])
             if row == 0:
                 ax.set_title(titles[col], fontsize=9)
-        axes[row, 0].set_ylabel(f"layer {layer}", fontsize=9)
+        axes[row, 0].set_ylabel(f"layer {layer + 1}", fontsize=9)
     fig.suptitle(title, fontsize=10)
     return fig
 
@@ -104,7 +104,7 @@ def masks_figure(image, maps, kept, true_mask=None, scores=None, title=None):
     for h in range(heads):
         axes[0, h].imshow(heat_overlay(image, maps[h]))
         axes[1, h].imshow(mask_overlay(image, kept[h], true_mask))
-        label = f"head {h}" + (f"\nJaccard {float(scores[h]):.2f}" if scores is not None else "")
+        label = f"head {h + 1}" + (f"\nJaccard {float(scores[h]):.2f}" if scores is not None else "")
         axes[0, h].set_title(label, fontsize=9)
         for ax in axes[:, h]:
             ax.set_xticks([]), ax.set_yticks([])

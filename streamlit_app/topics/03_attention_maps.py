@@ -9,7 +9,17 @@ import torch
 from course_lib.data.rendered import IMAGENET_MEAN, IMAGENET_STD, SHAPES_MEAN, SHAPES_STD, standardize
 from course_lib.evaluate import attention_jaccard, threshold_attention
 from course_lib.evaluate.attention_maps import attention_rows
-from course_lib.viz.dino import heat_overlay, mask_overlay, tile, to_rgb_array, upscale
+from course_lib.viz.attention_grid import (
+    figure_png,
+    held_out_column,
+    labelled_attention_grid,
+    nearest_patches,
+    patch_from_selection,
+    patch_picker_figure,
+    reproduce_commands,
+    set_level_jaccard_table,
+)
+from course_lib.viz.dino import heat_overlay, mask_overlay, tile, upscale
 
 BUNDLED = {
     "DINO (dino-vit-shapes)": "dino-vit-shapes",
@@ -17,6 +27,8 @@ BUNDLED = {
 }
 RANDOM = "random init (same ViT, untrained)"
 IMAGENET = (list(IMAGENET_MEAN), list(IMAGENET_STD))
+RESULTS = tuple(common.ROOT / "data" / "results" / f"dino_jaccard{tail}.json" for tail in ("", "_unseen"))
+CLICK = "attn_click"  # the patch picker's selection state in st.session_state
 
 st.title("Attention maps")
 st.markdown(
@@ -74,10 +86,47 @@ def load_model(choice):
 def compute(choice, image_bytes, shape, query, rollout):
     """[CLS] and query-patch rows of every layer (and the rollout's) for one image."""
     model, _, stats, _ = load_model(choice)
-    image = torch.frombuffer(bytearray(image_bytes), dtype=torch.float32).reshape(shape)
-    x = standardize(image[None], *stats)  # (1, 3, H, W)
+    x = model_input(image_bytes, shape, stats)  # (1, 3, H, W)
     rows, roll = attention_rows(model, x, queries=(0, query), rollout=rollout)
     return rows[:, 0], (roll[0] if rollout else None)  # (layers, heads, 2, N), (2, N)
+
+
+def model_input(image_bytes, shape, stats):
+    """The image's bytes → the standardized batch (1, 3, H, W) the model takes."""
+    image = torch.frombuffer(bytearray(image_bytes), dtype=torch.float32).reshape(shape)
+    return standardize(image[None], *stats)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def patch_features(choice, image_bytes, shape):
+    """The last layer's patch features (L, D) of one image, or None for a model without them."""
+    model, _, stats, _ = load_model(choice)
+    if not hasattr(model, "forward_features"):
+        return None
+    with torch.no_grad():
+        return model.forward_features(model_input(image_bytes, shape, stats))[0, 1:]  # (L, D)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def grid_png(maps, thumb, title, mark=None):
+    """PNG of the labelled layer × head grid (numpy arguments, so the cache hashes them quickly).
+
+    maps: (layers, heads, h, w); thumb: (3, S, S), the image drawn under them.
+    """
+    fig = labelled_attention_grid(torch.from_numpy(thumb), torch.from_numpy(maps), title=title, mark=mark)
+    return figure_png(fig)
+
+
+def resized(image, side):
+    """(3, H, W) → (3, side, side) in [0, 1], antialiased."""
+    return torch.nn.functional.interpolate(
+        image[None], size=(side, side), mode="bilinear", antialias=True, align_corners=False
+    )[0].clamp(0, 1)
+
+
+def patch_name(patch):
+    """(row, col), 0-based → 'row 3, column 5' (1-based, as on every label)."""
+    return f"(row {patch[0] + 1}, column {patch[1] + 1})"
 
 
 def grid_of(rows, p, size):
@@ -86,13 +135,67 @@ def grid_of(rows, p, size):
     return rows[:, 1:].reshape(-1, h, w)
 
 
-def show_grid(image, maps_per_layer, zoom, caption):
-    """A layer × (heads + mean) grid of overlays as one image."""
-    tiles = []
-    for maps in maps_per_layer:  # (heads, h, w)
-        tiles += [heat_overlay(image, m) for m in maps] + [heat_overlay(image, maps.mean(0))]
-    ncols = maps_per_layer[0].shape[0] + 1
-    st.image(upscale(tile(tiles, ncols), zoom).clip(0, 1), caption=caption)
+@st.cache_data(show_spinner=False)
+def jaccard_results(paths):
+    """{column: result JSON} for the result files that exist (none: {})."""
+    import json
+
+    found = [json.loads(path.read_text()) for path in paths if path.exists()]
+    return {held_out_column(r): r for r in found}
+
+
+def show_set_level_jaccard():
+    """The table of each model's best-head Jaccard over the held-out test sets, and its commands."""
+    results = jaccard_results(RESULTS)
+    if not results:
+        st.caption("The set-level comparison is not in this checkout (`data/results/dino_jaccard.json`).")
+        return
+    st.markdown("**Best-head Jaccard over whole held-out sets** (last layer, 60% of the attention mass)")
+    table = set_level_jaccard_table(results)
+    st.dataframe(table, hide_index=True, column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                                         for c in table if c != "model"})
+    commands = " and ".join(f"`{c}`" for c in reproduce_commands(results))
+    st.caption(
+        "Measured on held-out ShapesWorld test images, which no model trained on (the samples below are "
+        f"test images 0–7); one sample can rank the models differently. Reproduce with {commands}."
+    )
+
+
+def apply_click(h, w, side):
+    """A new click on the patch picker becomes the query patch (written into the number inputs)."""
+    state = st.session_state.get(CLICK)
+    patch, error = patch_from_selection(state, (h, w), side)
+    if error:
+        common.show_error(error)
+    key = repr(((state or {}).get("selection") or {}).get("points", [])[-1:])  # the click, not the patch
+    if patch is None:  # a second click on a patch deselects it: the next click counts again
+        st.session_state.pop("attn_click_applied", None)
+    elif st.session_state.get("attn_click_applied") != key:
+        st.session_state["attn_click_applied"] = key
+        st.session_state["attn_q_row"], st.session_state["attn_q_col"] = patch[0] + 1, patch[1] + 1
+
+
+def show_query_patch(key, thumb, grid, patch, k=8):
+    """The clickable image (query patch in cyan, its k most similar patches circled) and the
+    cosine-similarity map of the last layer's patch features."""
+    h, w = grid
+    features = patch_features(*key)
+    near, sims = [], None
+    if features is None:
+        st.caption("This model gives no patch features: only the attention below is shown.")
+    else:
+        index, sims = nearest_patches(features, patch[0] * w + patch[1], k)
+        near = [divmod(int(i), w) for i in index]
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**Click a patch** — query {patch_name(patch)}; white circles: its {k} most similar")
+        st.plotly_chart(patch_picker_figure(thumb, grid, patch, near), key=CLICK, on_select="rerun",
+                        selection_mode="points", width="content", theme=None,
+                        config={"displayModeBar": False})
+    if sims is not None:
+        similarity = heat_overlay(thumb, sims.reshape(h, w).clamp_min(0))  # (S, S, 3)
+        caption = "cosine similarity to the query patch (last layer's features, 0 to its maximum)"
+        right.image(upscale(similarity, max(1, 256 // thumb.shape[-1])), caption=caption, width=300)
 
 
 # -- controls ------------------------------------------------------------------------------------
@@ -103,6 +206,7 @@ if note:
     st.info(note)
 if choice in official_choices():  # the official ViTs take any multiple of their patch size
     size = st.select_slider("Input size (pixels)", [224, 320, 480], value=224)
+show_set_level_jaccard()
 image, item = common.image_picker("attn", size)
 if image is None:
     st.stop()
@@ -110,33 +214,35 @@ if image is None:
 p = model.config.patch_size
 h = w = size // p
 depth, heads = len(model.blocks), model.blocks[0].attn.num_heads
+thumb_side = h * max(1, 128 // h)  # drawings at ~128 px: a 480-px image has 72 maps to draw
+apply_click(h, w, thumb_side)  # before the number inputs, which it sets
+for key, default in (("attn_q_row", h // 2 + 1), ("attn_q_col", w // 2 + 1)):
+    st.session_state[key] = min(max(int(st.session_state.get(key, default)), 1), h)  # a new grid size
 c1, c2, c3 = st.columns(3)
 mass = c1.slider("Attention mass kept", 0.05, 0.95, 0.6, 0.05)
 layer = c2.slider("Layer for masks and queries", 1, depth, depth) - 1
-q_row = c3.number_input("Query patch row", 0, h - 1, h // 2)
-q_col = c3.number_input("Query patch column", 0, w - 1, w // 2)
-query = 1 + int(q_row) * w + int(q_col)
+q_row = int(c3.number_input(f"Query patch row (1–{h})", 1, h, key="attn_q_row")) - 1
+q_col = int(c3.number_input(f"Query patch column (1–{w})", 1, w, key="attn_q_col")) - 1
+query = 1 + q_row * w + q_col  # token index: [CLS] is token 0
 
 image = image.float().contiguous()
-thumb_side = h * max(1, 128 // h)  # drawings at ~128 px: a 480-px image has 72 maps to draw
-thumb = torch.nn.functional.interpolate(
-    image[None], size=(thumb_side, thumb_side), mode="bilinear", antialias=True, align_corners=False
-)[0].clamp(0, 1)
+thumb = resized(image, thumb_side)
 zoom = max(1, 256 // thumb_side)
 small = h * w <= 1024  # rollout multiplies (N × N) maps: instant at 64 px, seconds at 480 px
 rollout = small or st.checkbox("Compute attention rollout (slow for large images)", value=False)
-rows, roll = compute(choice, image.numpy().tobytes(), tuple(image.shape), query, rollout)
+key = (choice, image.numpy().tobytes(), tuple(image.shape))
+with st.spinner("Running the model…"):
+    rows, roll = compute(*key, query, rollout)
 cls_maps = [grid_of(rows[L, :, 0], p, size) for L in range(depth)]  # each (heads, h, w)
+thumb_np = thumb.numpy()
 
 tab_cls, tab_mask, tab_query, tab_roll = st.tabs(
     ["[CLS] per layer and head", "Thresholded masks", "Attention of any patch", "Rollout"]
 )
 with tab_cls:
-    st.caption(
-        f"Rows: layers 1–{depth}; columns: heads 1–{heads}, then the mean over heads. "
-        "Each map is scaled to its own maximum."
-    )
-    show_grid(thumb, cls_maps, 1, "[CLS] attention")
+    st.caption("Each map is scaled to its own maximum; the last column is the mean over heads.")
+    with st.spinner("Drawing the grid…"):
+        st.image(grid_png(torch.stack(cls_maps).numpy(), thumb_np, "[CLS] attention"))
 
 with tab_mask:
     maps = cls_maps[layer]  # (heads, h, w)
@@ -167,12 +273,11 @@ with tab_mask:
         st.caption("Jaccard needs a true mask: pick a ShapesWorld sample.")
 
 with tab_query:
-    q_maps = [grid_of(rows[L, :, 1], p, size) for L in range(depth)]
-    marked = to_rgb_array(thumb).copy()
-    s = thumb_side // h  # pixels per patch in the drawing
-    marked[int(q_row) * s : (int(q_row) + 1) * s, int(q_col) * s : (int(q_col) + 1) * s] = [0.1, 0.8, 1.0]
-    st.image(upscale(marked, zoom), caption=f"query patch ({int(q_row)}, {int(q_col)})", width=160)
-    show_grid(thumb, q_maps, 1, "attention of the query patch")
+    show_query_patch(key, thumb, (h, w), (q_row, q_col))
+    q_maps = torch.stack([grid_of(rows[L, :, 1], p, size) for L in range(depth)])  # (layers, heads, h, w)
+    with st.spinner("Drawing the grid…"):
+        title = f"attention of the query patch {patch_name((q_row, q_col))}"
+        st.image(grid_png(q_maps.numpy(), thumb_np, title, (q_row, q_col)))
 
 with tab_roll:
     st.caption(
