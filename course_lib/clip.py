@@ -11,10 +11,8 @@ weights load with `strict=True`. Three details each silently break parity if mis
 `visual.proj` and `text_projection` are raw matrices used as `x @ proj` (not `nn.Linear`, which
 would transpose), `logit_scale` stores log(1/τ) not τ, and OpenAI's MLPs use QuickGELU.
 
-Images go in already normalized (`preprocess`). This file holds the model only: zero-shot
-classification, ranking, retrieval and patch maps are in `course_lib.evaluate.clip`, OpenAI's
-released weights in `course_lib.official.clip`, the ShapesWorld recipe in
-`course_lib.train.recipes.clip`.
+Images go in already normalized (`preprocess`). This file holds the model only: zero-shot,
+ranking, retrieval and patch maps are in `evaluate.clip`, OpenAI's weights in `official.clip`.
 """
 
 import math
@@ -62,8 +60,8 @@ class QuickGELU(nn.Module):
 
 class MultiheadSelfAttention(nn.Module):
     """Self-attention with `nn.MultiheadAttention`'s parameter names (one packed `in_proj_weight`
-    for q, k, v and an `out_proj` linear), which is what OpenAI's checkpoints store; written out
-    so the attention map can be returned."""
+    for q, k, v and an `out_proj` linear), which is what OpenAI's checkpoints store; it can return
+    the attention map (B, h, N, N) as well."""
 
     def __init__(self, dim, num_heads):
         super().__init__()
@@ -77,7 +75,7 @@ class MultiheadSelfAttention(nn.Module):
         B, N, C = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, N, 3C)
         q, k, v = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3×(B, h, N, d)
-        # PyTorch's kernel (the formula is the homework); the map: the same kernel on identity values
+        # PyTorch's kernel (the formula is the homework); softmax(q kᵀ/√d + mask) @ I is the map
         x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, h, N, d)
         attn = None
         if return_attention:
@@ -102,7 +100,8 @@ class ResidualAttentionBlock(nn.Module):
         self.mlp = nn.Sequential(layers)
 
     def forward(self, x, attn_mask=None, return_attention=False):
-        h, attn = self.attn(self.ln_1(x), attn_mask, return_attention=True)
+        out = self.attn(self.ln_1(x), attn_mask, return_attention)
+        h, attn = out if return_attention else (out, None)  # the map only when it is asked for
         x = x + h
         x = x + self.mlp(self.ln_2(x))
         return (x, attn) if return_attention else x

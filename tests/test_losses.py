@@ -12,57 +12,34 @@ import math
 
 import pytest
 import torch
+from naive import normalize, randn, rows, sim
 
 from course_lib.losses import clip_loss, koleo_loss, mae_loss, nt_xent_loss, simclr_pair_loss, triplet_loss
 
 TOL = 1e-6
 
 
-# ---- naive helpers: plain Python lists of floats -------------------------------------------
-
-
-def _rows(t):
-    return t.detach().double().tolist()
-
-
-def _dot(u, v):
-    return sum(a * b for a, b in zip(u, v))
-
-
-def _norm(u):
-    return math.sqrt(_dot(u, u))
-
-
-def _sim(u, v):
-    return _dot(u, v) / (_norm(u) * _norm(v))
-
-
-def _normalize(u):
-    n = _norm(u)
-    return [a / n for a in u]
-
-
 # ---- naive formulas ------------------------------------------------------------------------
 
 
 def naive_triplet(a, p, n, margin):
-    a, p, n = _rows(a), _rows(p), _rows(n)
-    terms = [max(0.0, _sim(a[i], n[i]) - _sim(a[i], p[i]) + margin) for i in range(len(a))]
+    a, p, n = rows(a), rows(p), rows(n)
+    terms = [max(0.0, sim(a[i], n[i]) - sim(a[i], p[i]) + margin) for i in range(len(a))]
     return sum(terms) / len(terms)
 
 
 def naive_simclr_pair(x, xp, xn, tau):
-    x, xp, xn = _rows(x), _rows(xp), _rows(xn)
+    x, xp, xn = rows(x), rows(xp), rows(xn)
     total = 0.0
     for i in range(len(x)):
-        pos = math.exp(_sim(x[i], xp[i]) / tau)
-        neg = math.exp(_sim(x[i], xn[i]) / tau)
+        pos = math.exp(sim(x[i], xp[i]) / tau)
+        neg = math.exp(sim(x[i], xn[i]) / tau)
         total += -math.log(pos / (pos + neg))
     return total / len(x)
 
 
 def naive_koleo(x, eps=1e-8):
-    x = [_normalize(r) for r in _rows(x)]
+    x = [normalize(r) for r in rows(x)]
     n = len(x)
     total = 0.0
     for i in range(n):
@@ -79,13 +56,9 @@ def gen():
     return torch.Generator().manual_seed(0)
 
 
-def _randn(gen, *shape):
-    return torch.randn(*shape, generator=gen, dtype=torch.float64)
-
-
 @pytest.mark.parametrize("margin", [0.0, 0.2, 1.0])
 def test_triplet_matches_loop(gen, margin):
-    a, p, n = (_randn(gen, 7, 5) for _ in range(3))
+    a, p, n = (randn(gen, 7, 5) for _ in range(3))
     assert triplet_loss(a, p, n, margin=margin).item() == pytest.approx(
         naive_triplet(a, p, n, margin), abs=TOL
     )
@@ -99,7 +72,7 @@ def test_triplet_zero_when_positive_wins_by_margin():
 
 def test_triplet_distance_form_relation(gen):
     """For unit vectors ‖a−p‖² − ‖a−n‖² + m = 2·(sim(a,n) − sim(a,p) + m/2)."""
-    a, p, n = (torch.nn.functional.normalize(_randn(gen, 9, 4), dim=1) for _ in range(3))
+    a, p, n = (torch.nn.functional.normalize(randn(gen, 9, 4), dim=1) for _ in range(3))
     m = 0.3
     dist = torch.relu(((a - p) ** 2).sum(1) - ((a - n) ** 2).sum(1) + m).mean()
     assert dist.item() == pytest.approx(2 * triplet_loss(a, p, n, margin=m / 2).item(), abs=TOL)
@@ -107,14 +80,14 @@ def test_triplet_distance_form_relation(gen):
 
 @pytest.mark.parametrize("tau", [0.1, 0.5, 1.0])
 def test_simclr_pair_matches_loop(gen, tau):
-    x, xp, xn = (_randn(gen, 6, 4) for _ in range(3))
+    x, xp, xn = (randn(gen, 6, 4) for _ in range(3))
     assert simclr_pair_loss(x, xp, xn, temperature=tau).item() == pytest.approx(
         naive_simclr_pair(x, xp, xn, tau), abs=TOL
     )
 
 
 def test_nt_xent_is_symmetric_in_views_and_scale_invariant(gen):
-    z_a, z_b = _randn(gen, 4, 3), _randn(gen, 4, 3)
+    z_a, z_b = randn(gen, 4, 3), randn(gen, 4, 3)
     loss = nt_xent_loss(z_a, z_b, 0.2)
     assert nt_xent_loss(z_b, z_a, 0.2).item() == pytest.approx(loss.item(), abs=TOL)
     assert nt_xent_loss(3 * z_a, 0.5 * z_b, 0.2).item() == pytest.approx(loss.item(), abs=TOL)
@@ -122,11 +95,11 @@ def test_nt_xent_is_symmetric_in_views_and_scale_invariant(gen):
 
 def test_nt_xent_one_pair_is_zero(gen):
     """N = 1: the only other view is the positive, so the softmax is certain and ℓ = 0."""
-    assert nt_xent_loss(_randn(gen, 1, 5), _randn(gen, 1, 5)).item() == pytest.approx(0.0, abs=TOL)
+    assert nt_xent_loss(randn(gen, 1, 5), randn(gen, 1, 5)).item() == pytest.approx(0.0, abs=TOL)
 
 
 def test_mae_ignores_visible_patches(gen):
-    target, pred = _randn(gen, 1, 4, 3), _randn(gen, 1, 4, 3)
+    target, pred = randn(gen, 1, 4, 3), randn(gen, 1, 4, 3)
     mask = torch.tensor([[1.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
     pred_changed = pred.clone()
     pred_changed[:, [1, 3]] += 100.0  # only visible patches change
@@ -135,7 +108,7 @@ def test_mae_ignores_visible_patches(gen):
 
 @pytest.mark.parametrize("n", [2, 5, 9])
 def test_koleo_matches_loop(gen, n):
-    x = _randn(gen, n, 4)
+    x = randn(gen, n, 4)
     assert koleo_loss(x).item() == pytest.approx(naive_koleo(x), abs=TOL)
 
 
@@ -143,7 +116,7 @@ def test_koleo_matches_loop(gen, n):
 
 
 def _leaf(gen, *shape):
-    return _randn(gen, *shape).requires_grad_(True)
+    return randn(gen, *shape).requires_grad_(True)
 
 
 def test_gradcheck_triplet(gen):

@@ -14,27 +14,20 @@ import json
 import torch
 import torch.nn.functional as F
 
-from course_lib.checkpoints import card, list_pretrained, load_pretrained
-from course_lib.data.rendered import SHAPES_MEAN, SHAPES_STD, standardize
+from course_lib.data.rendered import standardize
 from course_lib.data.shapes import ShapesWorld
 from course_lib.evaluate.attention_maps import jaccard, upsample_mask
 from course_lib.evaluate.features import border_of, patch_tokens, pca_rgb
-from course_lib.vit import vit_tiny
+from course_lib.experiments.ssl_cues import encoders
 
 MODELS = ("dino-vit-shapes", "mae-vit-shapes", "supervised-vit-shapes")
 
 
 def models():
-    """{label: (ViT, mean, std)}: the bundled ViTs that exist, and a random-init ViT of the same shape."""
-    found, bundled = {}, set(list_pretrained("bundled"))
-    for name in MODELS:
-        if name in bundled:
-            info = card(name)["input"]
-            found[name] = (load_pretrained(name), info["mean"], info["std"])
-    torch.manual_seed(0)
-    found["random-init-vit"] = (vit_tiny(patch_size=8, img_size=64, depth=6, num_classes=0).eval(),
-                                SHAPES_MEAN, SHAPES_STD)
-    return found
+    """{label: (ViT, mean, std)}: the bundled ViTs that exist and a random-init ViT of the same shape,
+    built as the cue probe builds them (`ssl_cues.encoders`)."""
+    return {label: (model, mean, std) for label, (model, _, mean, std) in encoders().items()
+            if label in MODELS or label == "random-init-vit"}
 
 
 def foreground_jaccard(n=256, seed=0, start=0):

@@ -42,8 +42,10 @@ def window_reverse(windows, window_size, H, W):
     """
     M = window_size
     C = windows.shape[-1]
-    n = (H // M) * (W // M)  # windows per map, row-major: F.fold glues them (and spells out no
-    cols = windows.reshape(-1, n, M * M, C).transpose(1, 3).reshape(-1, C * M * M, n)  # partition)
+    n = (H // M) * (W // M)  # windows per map, in row-major order
+    # F.fold is the inverse of cutting a map into blocks: it takes each window as one column of
+    # C·M·M numbers (channel-major), so the exercise's reshapes are not written out twice
+    cols = windows.reshape(-1, n, M * M, C).transpose(1, 3).reshape(-1, C * M * M, n)  # (B, C·M·M, n)
     x = F.fold(cols, (H, W), kernel_size=M, stride=M)  # (B, C, H, W)
     return x.permute(0, 2, 3, 1).contiguous()  # (B, H, W, C)
 
