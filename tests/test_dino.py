@@ -333,7 +333,7 @@ def test_batch_multicrop_shapes_and_range():
 
 
 def test_rotate_hue_keeps_grey_and_full_turns():
-    from course_lib.data.augment import hue_shift as rotate_hue
+    from course_lib.data.color import hue_shift as rotate_hue
 
     x = torch.rand(3, 3, 8, 8)
     assert torch.allclose(rotate_hue(x, torch.full((3, 1, 1, 1), 2 * math.pi)), x, atol=1e-4)

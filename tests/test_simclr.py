@@ -108,8 +108,24 @@ def test_random_resized_crop_full_box_is_identity_or_flip():
         assert torch.allclose(view, img, atol=1e-5) or torch.allclose(view, img.flip(-1), atol=1e-5)
 
 
+def test_quarter_turns_are_exact_rotations_and_any_turn_stays_inside():
+    """turn="quarter": every view is one of the 4 rotations of the image (no flip, full box), all 4
+    occur; turn="any": the turned square still lies inside the image."""
+    from course_lib.data.augment import crop_boxes, resized_crop
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 8, 8).expand(64, -1, -1, -1)
+    out = resized_crop(x, 8, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False, turn="quarter", mode="nearest")
+    turns = [[torch.equal(view, torch.rot90(x[0], k, dims=(1, 2))) for k in range(4)] for view in out]
+    assert all(sum(t) == 1 for t in turns)  # each view is exactly one rotation
+    assert all(any(t[k] for t in turns) for k in range(4))  # and each rotation occurs
+    theta = crop_boxes(256, scale=(0.2, 1.0), turn="any")  # (B, 2, 3): output → input coordinates
+    corners = torch.tensor([[-1.0, -1, 1], [-1, 1, 1], [1, -1, 1], [1, 1, 1]]).T  # (3, 4) homogeneous
+    assert (theta @ corners).abs().max() <= 1 + 1e-5  # the turned view's corners stay in the image
+
+
 def test_hue_shift_by_zero_and_full_turn_is_identity():
-    from course_lib.data.augment import hue_shift
+    from course_lib.data.color import hue_shift
 
     x = torch.rand(2, 3, 8, 8) * 0.5 + 0.25  # away from the clamp
     for angle in (0.0, 2 * torch.pi):

@@ -21,16 +21,18 @@ import math
 import torch
 import torch.nn.functional as F
 
-LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights, as torchvision's grayscale
-RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+from course_lib.data.color import color_distortion, gaussian_blur, solarize
 
 
 # -- the operations, per sample on a batch ------------------------------------------------------
-def crop_boxes(B, scale, ratio=(3 / 4, 4 / 3), flip=True, device="cpu"):
+def crop_boxes(B, scale, ratio=(3 / 4, 4 / 3), flip=True, device="cpu", turn="none"):
     """Random boxes as affine maps: theta (B, 2, 3) from output to input coordinates in [-1, 1].
 
     A box keeps a fraction `scale` of the area with aspect ∈ `ratio`, lies inside the image, and is
     mirrored half the time: x_in = ±w·x_out + cx, y_in = h·y_out + cy (w, h: fractions of the side).
+    `turn` also rotates each view: "quarter" by a random multiple of 90° (R maps the square
+    [-1, 1]² onto itself), "any" by a random angle, shrunk by 1 / (|cos| + |sin|) so that the turned
+    square still fits in the box: x_in = A·R·x_out + c.
     """
     area = torch.empty(B, device=device).uniform_(*scale)  # (B,) fraction of the image kept
     log_r = torch.empty(B, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1]))
@@ -44,7 +46,23 @@ def crop_boxes(B, scale, ratio=(3 / 4, 4 / 3), flip=True, device="cpu"):
     theta = torch.zeros(B, 2, 3, device=device)
     theta[:, 0, 0], theta[:, 0, 2] = w * sign, cx
     theta[:, 1, 1], theta[:, 1, 2] = h, cy
+    if turn and turn != "none":
+        theta[:, :, :2] = theta[:, :, :2] @ rotations(B, turn, device)  # (B, 2, 2) · (B, 2, 2)
     return theta
+
+
+def rotations(B, turn="quarter", device="cpu"):
+    """B random rotation matrices (B, 2, 2): by k · 90° ("quarter", exact 0 and ±1) or by any angle
+    ("any", scaled by 1 / (|cos| + |sin|) so that a turned square fits in the original)."""
+    if turn == "quarter":
+        angle = torch.randint(0, 4, (B,), device=device) * (math.pi / 2)
+        cos, sin = angle.cos().round(), angle.sin().round()
+    else:
+        angle = torch.rand(B, device=device) * (2 * math.pi)
+        cos, sin = angle.cos(), angle.sin()
+        fit = 1 / (cos.abs() + sin.abs())  # (B,) ≤ 1
+        cos, sin = cos * fit, sin * fit
+    return torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
 
 
 def warp(x, theta, size, mode="bilinear"):
@@ -53,9 +71,10 @@ def warp(x, theta, size, mode="bilinear"):
     return F.grid_sample(x, grid, mode=mode, padding_mode="border", align_corners=False)
 
 
-def resized_crop(x, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True, mode="bilinear"):
-    """Per image: a random box of `scale` of the area, resized to size², flipped half the time."""
-    return warp(x, crop_boxes(x.shape[0], scale, ratio, flip, x.device), size, mode)
+def resized_crop(x, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True, mode="bilinear", turn="none"):
+    """Per image: a random box of `scale` of the area, resized to size², flipped half the time
+    (and turned, with `turn` "quarter" or "any"; see `crop_boxes`)."""
+    return warp(x, crop_boxes(x.shape[0], scale, ratio, flip, x.device, turn), size, mode)
 
 
 def resize(x, size):
@@ -63,68 +82,6 @@ def resize(x, size):
     if x.shape[-2:] == (size, size):
         return x
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-
-
-def grayscale(x):
-    """(B, 3, H, W) → (B, 1, H, W) luma."""
-    return LUMA[0] * x[:, 0:1] + LUMA[1] * x[:, 1:2] + LUMA[2] * x[:, 2:3]
-
-
-def hue_shift(x, angle):
-    """Rotate the chroma of RGB (B, 3, H, W) by `angle` (B, 1, 1, 1) radians, in YIQ space."""
-    to_yiq = torch.tensor(RGB_TO_YIQ, device=x.device, dtype=x.dtype)
-    yiq = torch.einsum("ij,bjhw->bihw", to_yiq, x)  # (B, 3, H, W): luma Y, chroma (I, Q)
-    cos, sin = angle.cos()[:, 0], angle.sin()[:, 0]  # (B, 1, 1)
-    i, q = yiq[:, 1] * cos - yiq[:, 2] * sin, yiq[:, 1] * sin + yiq[:, 2] * cos  # (B, H, W) each
-    rotated = torch.stack([yiq[:, 0], i, q], dim=1)  # (B, 3, H, W)
-    return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(to_yiq), rotated).clamp(0, 1)
-
-
-def color_distortion(x, strength=0.5, p_jitter=0.8, p_gray=0.2, hue=None):
-    """SimCLR's colour distortion, per image: brightness, contrast, saturation, hue, then grayscale.
-
-    Factors are uniform in [1 − 0.8s, 1 + 0.8s] (hue: a shift of up to ±0.2s of the colour wheel),
-    as torchvision's ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) applied with probability `p_jitter`; the
-    paper uses s = 1 on ImageNet and 0.5 on CIFAR-10. `hue` overrides the hue range (0.5 = the
-    whole wheel, 0 = none).
-    """
-    B = x.shape[0]
-
-    def factor(spread):  # (B, 1, 1, 1) uniform in [1 − spread, 1 + spread]
-        return 1 + spread * (torch.rand(B, 1, 1, 1, device=x.device) * 2 - 1)
-
-    jittered = (x * factor(0.8 * strength)).clamp(0, 1)  # brightness
-    mean = grayscale(jittered).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
-    jittered = ((jittered - mean) * factor(0.8 * strength) + mean).clamp(0, 1)  # contrast
-    gray = grayscale(jittered)
-    jittered = ((jittered - gray) * factor(0.8 * strength) + gray).clamp(0, 1)  # saturation
-    hue = 0.2 * strength if hue is None else hue
-    jittered = hue_shift(jittered, (factor(hue) - 1) * 2 * math.pi)  # hue 0: the identity
-    x = torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_jitter, jittered, x)
-    return torch.where(torch.rand(B, 1, 1, 1, device=x.device) < p_gray, grayscale(x).expand_as(x), x)
-
-
-def gaussian_blur(x, p, sigma=(0.1, 2.0)):
-    """Blur with probability p and a per-image sigma; kernel ≈ 10% of the side (odd)."""
-    B, C, H, W = x.shape
-    k = max(3, int(0.1 * H) // 2 * 2 + 1)
-    s = torch.empty(B, device=x.device).uniform_(*sigma)  # (B,)
-    r = torch.arange(k, device=x.device) - k // 2
-    kernel = torch.exp(-(r[None] ** 2) / (2 * s[:, None] ** 2))  # (B, k)
-    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(C, 0)  # (B·C, k)
-    y = x.reshape(1, B * C, H, W)  # every channel of every image side by side: one grouped conv
-    y = F.pad(y, (k // 2,) * 4, mode="reflect")
-    y = F.conv2d(y, kernel[:, None, :, None], groups=B * C)  # vertical pass
-    y = F.conv2d(y, kernel[:, None, None, :], groups=B * C)  # horizontal pass
-    blur = torch.rand(B, 1, 1, 1, device=x.device) < p
-    return torch.where(blur, y.reshape(B, C, H, W), x)
-
-
-def solarize(x, p, threshold=0.5):
-    """With probability p per image, invert the pixels at or above `threshold`."""
-    hit = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
-    return torch.where(hit & (x >= threshold), 1.0 - x, x)
-
 
 
 def shift(x, offsets, max_shift):
@@ -151,12 +108,13 @@ def random_shift(x, max_shift):
 class RandomResizedCrop:
     """A geometric step: the same box for the image and its mask (nearest neighbour)."""
 
-    def __init__(self, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True, mode="bilinear"):
+    def __init__(self, size, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), flip=True, mode="bilinear", turn="none"):
         self.size, self.scale, self.ratio, self.flip, self.mode = size, scale, ratio, flip, mode
+        self.turn = turn
 
     def __call__(self, x, mask=None):
         size = self.size or x.shape[-1]  # size None: keep the input's size
-        theta = crop_boxes(x.shape[0], self.scale, self.ratio, self.flip, x.device)  # (B, 2, 3)
+        theta = crop_boxes(x.shape[0], self.scale, self.ratio, self.flip, x.device, self.turn)  # (B, 2, 3)
         out = warp(x, theta, size, self.mode)
         if self.mode == "bicubic":  # bicubic can overshoot [0, 1]: keep the pixels images
             out = out.clamp(0, 1)
@@ -227,18 +185,20 @@ def apply(transform, image, mask=None):
 
 
 # -- the methods' pipelines -----------------------------------------------------------------------
-def simclr_transform(size, min_scale=0.2, strength=0.5, blur_p=0.0, crop=True, color=True, hue=None):
+def simclr_transform(size, min_scale=0.2, strength=0.5, blur_p=0.0, crop=True, color=True, hue=None,
+                     turn="none", blur_sigma=(0.1, 2.0)):
     """One random SimCLR view t ~ T, scaled to small images (the paper's Appendix A).
 
-    Random resized crop (area `min_scale`–100%, aspect 3/4–4/3) with a flip, then colour
-    distortion of strength 0.5 (as for CIFAR), then blur with probability `blur_p`.
-    `crop=False` / `color=False` drop one family of augmentations (the paper's Figure 5).
+    Random resized crop (area `min_scale`–100%, aspect 3/4–4/3) with a flip (and a random turn
+    with `turn` = "quarter" or "any"), then colour distortion of strength 0.5 (as for CIFAR), then blur with
+    probability `blur_p`. `crop=False` / `color=False` drop one family of augmentations (the
+    paper's Figure 5).
     """
-    steps = [RandomResizedCrop(size, (min_scale, 1.0))] if crop else [Pixelwise(resize, size=size)]
+    steps = [RandomResizedCrop(size, (min_scale, 1.0), turn=turn)] if crop else [Pixelwise(resize, size=size)]
     if color:
         steps.append(Pixelwise(color_distortion, strength=strength, hue=hue))
     if blur_p > 0:
-        steps.append(Pixelwise(gaussian_blur, p=blur_p))
+        steps.append(Pixelwise(gaussian_blur, p=blur_p, sigma=blur_sigma))
     return Compose(steps)
 
 
@@ -249,8 +209,10 @@ class TwoViews:
     (view_b, mask_b)). Options are those of `simclr_transform`.
     """
 
-    def __init__(self, size, crop=True, color=True, min_scale=0.2, strength=0.5, hue=None, blur_p=0.0):
-        self.transform = simclr_transform(size, min_scale, strength, blur_p, crop, color, hue)
+    def __init__(self, size, crop=True, color=True, min_scale=0.2, strength=0.5, hue=None, blur_p=0.0,
+                 turn="none", blur_sigma=(0.1, 2.0)):
+        self.transform = simclr_transform(size, min_scale, strength, blur_p, crop, color, hue, turn,
+                                          blur_sigma)
 
     def __call__(self, images, mask=None):
         return apply(self.transform, images, mask), apply(self.transform, images, mask)

@@ -9,7 +9,9 @@
 | `clip` | `clip` | CLIP on ShapesWorld: zero-shot, retrieval, relations, the pointing game |
 | `feature-maps` | `feature_maps` | the Feature maps page's foreground-only PCA against the true masks |
 | `ssl-cues` | `ssl_cues` | what every bundled encoder's features know: shape, colour, pattern, size, ... |
+| `ssl-diagnostics` | `ssl_diagnostics` | why SimCLR misses the shape: views, width, labelled controls |
 | `vit-vs-cnn` | `vit_vs_cnn` | "when is a ViT worth it?": accuracy against training-set size |
+| `label-efficiency` | `label_efficiency` | accuracy against labels per class: SSL features vs from scratch |
 
 Each module has a `main(argv)`; `python -m course_lib.experiments NAME --help` lists its options.
 Experiments sit above everything else in the library: they train (course_lib.train), load
@@ -26,7 +28,9 @@ EXPERIMENTS = {
     "clip": "course_lib.experiments.clip",
     "feature-maps": "course_lib.experiments.feature_maps",
     "ssl-cues": "course_lib.experiments.ssl_cues",
+    "ssl-diagnostics": "course_lib.experiments.ssl_diagnostics",
     "vit-vs-cnn": "course_lib.experiments.vit_vs_cnn",
+    "label-efficiency": "course_lib.experiments.label_efficiency",
 }
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from course_lib.data.augment import Compose, Pixelwise, RandomResizedCrop, color_distortion
+from course_lib.data.augment import Compose, Pixelwise, RandomResizedCrop
+from course_lib.data.color import color_distortion
 from course_lib.data.probe_sets import ProbeData
 from course_lib.data.rendered import SHAPES_MEAN, SHAPES_STD, render_shapes, standardize
 from course_lib.evaluate.probes import patch_mean_of, probe_metrics

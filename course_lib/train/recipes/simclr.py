@@ -38,6 +38,10 @@ class ContrastiveTrainConfig(TrainConfig):
     color: bool = True
     color_strength: float = 0.5  # s of the colour distortion (the paper: 1.0 ImageNet, 0.5 CIFAR)
     hue: float = -1.0  # largest hue shift, as a fraction of the wheel; -1 = 0.2 × color_strength
+    min_scale: float = 0.2  # smallest crop, as a fraction of the image's area
+    turn: str = "none"  # rotate each view: "quarter" (k · 90°) or "any" angle (shapes are drawn at any)
+    blur_p: float = 0.0  # probability of a Gaussian blur per view
+    blur_sigma: float = 2.0  # largest blur sigma, in pixels
     train_size: int = 4096  # ShapesWorld training images (rendered once)
     data_seed: int = 0
     probe_size: int = 2048  # clean training images the k-NN and the linear probe are fitted on
@@ -74,7 +78,8 @@ class SimCLRRecipe(Recipe):
         images = batch["image"].float() / 255  # (B, 3, S, S) in [0, 1]
         B = images.shape[0]
         hue = None if cfg.hue < 0 else cfg.hue
-        two_views = TwoViews(cfg.img_size, cfg.crop, cfg.color, strength=cfg.color_strength, hue=hue)
+        two_views = TwoViews(cfg.img_size, cfg.crop, cfg.color, cfg.min_scale, cfg.color_strength, hue,
+                             cfg.blur_p, cfg.turn, (0.1, cfg.blur_sigma))
         view_a, view_b = two_views(images)  # (B, 3, S, S) each
         x = standardize(torch.cat([view_a, view_b]))  # (2B, 3, S, S)
         z = model(x, project=True)  # (2B, proj_dim); one pass, through the DDP wrapper
