@@ -103,12 +103,12 @@ def main(argv=None):
     parser.add_argument("--out", default="data/results/ssl_diagnostics.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    start = time.time()
-    rows = [run_arm(name, args.steps) for name in tqdm(args.arms, desc="arms")]
+    start, rows = time.time(), []
     result = {"experiment": "Why SimCLR features miss the shape: views, width and two labelled controls",
               "command": "python -m course_lib.experiments ssl-diagnostics " + " ".join(argv or []),
-              "machine": f"{platform.machine()} CPU, {args.threads} thread(s)", "rows": rows,
-              "seconds": round(time.time() - start)}
-    write_json(args.out, result)
+              "machine": f"{platform.machine()} CPU, {args.threads} thread(s)", "rows": rows}
+    for name in tqdm(args.arms, desc="arms"):
+        rows.append(run_arm(name, args.steps))
+        write_json(args.out, {**result, "seconds": round(time.time() - start)})  # after every arm
     print(json.dumps(rows, indent=1))
     return result
