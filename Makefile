@@ -26,8 +26,8 @@ $(VENV)/.dev-stamp: requirements-dev.txt $(VENV)/.runtime-stamp
 install: $(VENV)/.runtime-stamp
 install-dev: $(VENV)/.dev-stamp
 
-app: $(VENV)/.runtime-stamp  ## the browser app on the bundled checkpoints
-	$(BIN)/streamlit run streamlit_app/app.py --server.port $(PORT) --browser.gatherUsageStats false
+app: $(VENV)/.runtime-stamp  ## the browser app, on this computer only (HOST=0.0.0.0 to project it in class)
+	$(BIN)/streamlit run streamlit_app/app.py --server.address $(if $(filter command line,$(origin HOST)),$(HOST),localhost) --server.port $(PORT) --browser.gatherUsageStats false
 
 lab: $(VENV)/.runtime-stamp  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab notebooks/
