@@ -88,8 +88,8 @@ def relation_masks(h, w):
     A ring is the set of patches at the same distance from the border (ring 0 = the outermost);
     neighbours share a side.
     """
-    rows = torch.arange(h).repeat_interleave(w)  # (L,) 0,0,..,1,1,..
-    cols = torch.arange(w).repeat(h)  # (L,) 0,1,..,0,1,..
+    grid = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")  # two (h, w) index maps
+    rows, cols = grid[0].flatten(), grid[1].flatten()  # (L,) each, patches in row-major order
     ring = torch.minimum(torch.minimum(rows, h - 1 - rows), torch.minimum(cols, w - 1 - cols))  # (L,)
     off = ~torch.eye(h * w, dtype=torch.bool)
     step = (rows[:, None] - rows[None]).abs() + (cols[:, None] - cols[None]).abs()  # (L, L) city-block
